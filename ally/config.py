@@ -1,0 +1,117 @@
+"""Configuration: defaults, instance/config.py, the environment, then overrides."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+class Defaults:
+    """Values used when nothing else says otherwise."""
+
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None  # set from instance_path when None
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SOCKETIO_MESSAGE_QUEUE: str | None = None
+    MAX_CONTENT_LENGTH = 64 * 1024
+    WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the login session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+
+    # Flask-Smorest / OpenAPI
+    API_TITLE = "Ally API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    # Ally's own settings (each may be set as an environment variable).
+    ALLY_SCHEDULER = "on"
+    ALLY_AUTH_RATE_LIMIT = "10 per minute"
+    ALLY_MAX_PARTNERSHIPS = 1
+    ALLY_REQUEST_TTL_DAYS = 7
+    ALLY_SESSION_MINUTES = 60
+    ALLY_MIN_TEACH_SECONDS = 60
+    ALLY_MIN_RATE_SECONDS = 30
+    ALLY_SUGGESTION_LIMIT = 20
+    ALLY_SOCKET_ORIGINS = ""  # extra allowed origins, comma separated
+    ALLY_COOKIE_SECURE = False
+    ALLY_BASE_URL = ""  # e.g. https://ally.example.org, for links in e-mails
+    ALLY_SMTP_HOST = ""  # e-mail is off when empty
+    ALLY_SMTP_PORT = 25
+    ALLY_SMTP_USER = ""
+    ALLY_SMTP_PASSWORD = ""
+    ALLY_SMTP_STARTTLS = False
+    ALLY_MAIL_FROM = "Ally <no-reply@localhost>"
+    ALLY_REMINDER_MINUTES = 10
+    ALLY_ROOM_OPENS_MINUTES = 10
+    ALLY_NO_SHOW_MINUTES = 10
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    """Convert an environment string to the type of its default."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    return raw
+
+
+def _from_environment(app: Flask) -> None:
+    """Apply DATABASE_URL, SECRET_KEY, SOCKETIO_MESSAGE_QUEUE and ALLY_* variables."""
+    env = os.environ
+    if env.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = _normalize_db_url(env["DATABASE_URL"])
+    for name in ("SECRET_KEY", "SOCKETIO_MESSAGE_QUEUE", "RATELIMIT_STORAGE_URI"):
+        if env.get(name):
+            app.config[name] = env[name]
+    for name, value in env.items():
+        if name.startswith("ALLY_") and name in app.config:
+            app.config[name] = _coerce(value, app.config[name])
+
+
+def _normalize_db_url(url: str) -> str:
+    """Use psycopg 3 for plain postgres URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _instance_secret_key(instance_path: str) -> str:
+    """Read the generated secret key from instance/, creating it on first use."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill app.config in order: defaults, instance file, environment, overrides."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    _from_environment(app)
+    if overrides:
+        app.config.from_mapping(overrides)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        db_path = Path(app.instance_path) / "ally.db"
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_path}"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
+    secure = bool(app.config["ALLY_COOKIE_SECURE"])
+    app.config["SESSION_COOKIE_SECURE"] = secure
+    app.config["REMEMBER_COOKIE_SECURE"] = secure

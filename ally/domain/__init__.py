@@ -1,0 +1,1 @@
+"""Pure rules of Ally: no Flask, no SQLAlchemy, no I/O."""

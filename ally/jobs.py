@@ -1,0 +1,70 @@
+"""Scheduled jobs: module-level functions of `now`, idempotent, each with a CLI twin.
+
+Each job handles everything due since it last ran (it looks at the stored
+state, not at the time of its last run), so a scheduler that was down loses
+nothing, and running a job twice — or in two processes — changes nothing the
+second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from .extensions import db
+from .models import JobRun
+from .services import mailer, matching_pool, partners, schedule
+
+
+def open_sessions(now: datetime) -> int:
+    """Materialize sessions starting soon and open rooms whose time has come."""
+    return schedule.materialize_due(now)
+
+
+def send_reminders(now: datetime) -> int:
+    """Remind each partner before a session, once, never after it is over."""
+    return schedule.send_reminders(now)
+
+
+def mark_no_shows(now: datetime) -> int:
+    """Mark sessions missed when someone is still absent after the grace time."""
+    return schedule.mark_no_shows(now)
+
+
+def auto_match(now: datetime) -> int:
+    """Pair the auto-match pool by maximum-weight matching."""
+    return matching_pool.run_pool(now)
+
+
+def expire_requests(now: datetime) -> int:
+    """Expire partner requests older than their time to live."""
+    return partners.expire_requests(now)
+
+
+def send_emails(now: datetime) -> int:
+    """Send queued notification e-mails."""
+    return mailer.send_pending_emails()
+
+
+# job id -> (function, interval in seconds)
+JOBS: dict[str, tuple[Callable[[datetime], int], int]] = {
+    "open_sessions": (open_sessions, 15),
+    "send_reminders": (send_reminders, 15),
+    "mark_no_shows": (mark_no_shows, 15),
+    "auto_match": (auto_match, 3600),
+    "expire_requests": (expire_requests, 600),
+    "send_emails": (send_emails, 30),
+}
+
+
+def run_job(name: str, now: datetime) -> int:
+    """Run one job by name and record when it ran."""
+    function, _ = JOBS[name]
+    result = function(now)
+    run = db.session.get(JobRun, name)
+    if run is None:
+        db.session.add(JobRun(job_id=name, last_run_at=now))
+    else:
+        run.last_run_at = now
+    db.session.commit()
+    return result

@@ -1,0 +1,39 @@
+"""Every server→client emit goes through here: room names and payloads."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..extensions import socketio
+
+log = logging.getLogger(__name__)
+
+
+def user_room(user_id: int) -> str:
+    """The room every socket of one user joins."""
+    return f"user:{user_id}"
+
+
+def session_room(session_id: int) -> str:
+    """The room of one teach session."""
+    return f"session:{session_id}"
+
+
+def emit_to_user(user_id: int, event: str, payload: dict[str, Any]) -> None:
+    """Send an event to all of a user's sockets (through the queue if configured)."""
+    _emit(event, payload, user_room(user_id))
+
+
+def emit_to_session(session_id: int, event: str, payload: dict[str, Any]) -> None:
+    """Send an event to everyone in a session's room."""
+    _emit(event, payload, session_room(session_id))
+
+
+def _emit(event: str, payload: dict[str, Any], room: str) -> None:
+    # A push is a courtesy on top of stored state: a failure to deliver must not
+    # undo work that is already committed.
+    try:
+        socketio.emit(event, payload, to=room)
+    except Exception:  # noqa: BLE001 - logged, never raised into a use case
+        log.exception("could not emit %s to %s", event, room)

@@ -1,0 +1,542 @@
+"""The daily teach-back hour: sessions from schedules, reminders, no-shows, stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import and_, or_, select, tuple_, update
+
+from ..domain.schedule import Occurrence, Schedule, occurrences, turn_lengths
+from ..domain.timezones import local_date
+from ..extensions import db
+from ..models import (
+    JobRun,
+    Partnership,
+    SessionParticipant,
+    TeachSession,
+    User,
+)
+from . import notifications
+from .errors import Conflict, Invalid, NotFound
+from .sql import insert_ignoring_conflicts
+
+MATERIALIZE_AHEAD = timedelta(hours=2)  # covers the longest reminder
+MAX_LOOKBACK = timedelta(days=7)
+ALLOWED_TURNS = (2, 4, 6)
+MAX_TEACH_SECONDS = 30 * 60
+MAX_RATE_SECONDS = 10 * 60
+MAX_TOPIC = 120
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class SessionItem:
+    """A session in a list: a stored row, or one computed from the schedule."""
+
+    id: int | None
+    partnership_id: int
+    local_date: date
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    kind: str
+    first_teacher_id: int | None
+    partner_id: int | None
+
+
+def schedule_of(partnership: Partnership) -> Schedule:
+    """The domain schedule of a partnership."""
+    return Schedule(
+        partnership.daily_minute,
+        partnership.timezone,
+        Schedule.weekdays_from_mask(partnership.weekdays),
+        partnership.session_minutes,
+        partnership.turns,
+        anchor_date=local_date(partnership.created_at, partnership.timezone),
+    )
+
+
+def _teachers(partnership: Partnership, occurrence: Occurrence) -> tuple:
+    pair = (partnership.user_a_id, partnership.user_b_id)
+    first = occurrence.first_teacher
+    return pair[first], pair[1 - first]
+
+
+def _session_row(partnership: Partnership, occurrence: Occurrence) -> dict:
+    teach, rate = turn_lengths(partnership.session_minutes, partnership.turns)
+    first, second = _teachers(partnership, occurrence)
+    return {
+        "partnership_id": partnership.id,
+        "scheduled_date": occurrence.local_date,
+        "local_date": occurrence.local_date,
+        "kind": "scheduled",
+        "starts_at": occurrence.starts_at,
+        "ends_at": occurrence.ends_at,
+        "status": "scheduled",
+        "phase": "waiting",
+        "current_turn": 0,
+        "turns": partnership.turns,
+        "teach_seconds": teach,
+        "rate_seconds": rate,
+        "first_teacher_id": first,
+        "second_teacher_id": second,
+        "version": 0,
+        "created_at": occurrence.starts_at,
+    }
+
+
+def _last_run(job_id: str) -> datetime | None:
+    run = db.session.get(JobRun, job_id)
+    return run.last_run_at if run else None
+
+
+def _opens_before() -> timedelta:
+    return timedelta(minutes=int(current_app.config["ALLY_ROOM_OPENS_MINUTES"]))
+
+
+def materialize_due(now: datetime) -> int:
+    """Create session rows due soon (and missed during downtime); open rooms."""
+    last = _last_run("open_sessions")
+    since = max(min(last or now, now) - timedelta(hours=1), now - MAX_LOOKBACK)
+    until = now + MATERIALIZE_AHEAD
+    active = db.session.scalars(
+        select(Partnership).where(
+            Partnership.status == "active",
+            Partnership.user_a_id.is_not(None),
+            Partnership.user_b_id.is_not(None),
+        )
+    ).all()
+    rows: list[dict] = []
+    for partnership in active:
+        for occurrence in occurrences(schedule_of(partnership), since, until):
+            # Meetings before the pair existed are not theirs to miss.
+            if occurrence.starts_at > partnership.created_at:
+                rows.append(_session_row(partnership, occurrence))
+    created = 0
+    for start in range(0, len(rows), CHUNK):
+        created += len(
+            db.session.execute(
+                insert_ignoring_conflicts(
+                    TeachSession.__table__, ["partnership_id", "scheduled_date"]
+                )
+                .values(rows[start : start + CHUNK])
+                .returning(TeachSession.id)
+            ).all()
+        )
+    _add_participants(since, until)
+    db.session.commit()
+    return created + open_rooms(now)
+
+
+def _add_participants(since: datetime, until: datetime) -> None:
+    """Give every session in the window its two participant rows (idempotent)."""
+    for column in (TeachSession.first_teacher_id, TeachSession.second_teacher_id):
+        source = select(TeachSession.id, column).where(
+            TeachSession.starts_at >= since,
+            TeachSession.starts_at < until,
+            column.is_not(None),
+        )
+        db.session.execute(
+            insert_ignoring_conflicts(
+                SessionParticipant.__table__, ["session_id", "user_id"]
+            ).from_select(["session_id", "user_id"], source)
+        )
+
+
+def open_rooms(now: datetime) -> int:
+    """scheduled → open for sessions whose room-opening time has come."""
+    opened = db.session.execute(
+        update(TeachSession)
+        .where(
+            TeachSession.status == "scheduled",
+            TeachSession.starts_at <= now + _opens_before(),
+        )
+        .values(status="open", version=TeachSession.version + 1)
+        .returning(TeachSession.id, TeachSession.partnership_id)
+    ).all()
+    db.session.commit()
+    if opened:
+        _announce_open([session_id for session_id, _ in opened], now)
+    return len(opened)
+
+
+def _announce_open(session_ids: list[int], now: datetime) -> None:
+    """Tell both partners their room is open (one notification each, ever)."""
+    rows = db.session.execute(
+        select(SessionParticipant.session_id, SessionParticipant.user_id).where(
+            SessionParticipant.session_id.in_(session_ids)
+        )
+    ).all()
+    notifications.notify_many(
+        [
+            {
+                "user_id": user_id,
+                "kind": "session_open",
+                "text": "Your teach-back room is open: the hour starts soon.",
+                "url": f"/sessions/{session_id}",
+                "dedupe_key": f"open:{session_id}:{user_id}",
+            }
+            for session_id, user_id in rows
+        ],
+        now,
+    )
+
+
+def send_reminders(now: datetime) -> int:
+    """Remind each participant once, reminder_minutes before the start."""
+    due = db.session.execute(
+        select(SessionParticipant, TeachSession, User)
+        .join(TeachSession, TeachSession.id == SessionParticipant.session_id)
+        .join(User, User.id == SessionParticipant.user_id)
+        .where(
+            SessionParticipant.reminder_sent_at.is_(None),
+            TeachSession.status.in_(("scheduled", "open")),
+            TeachSession.starts_at > now,
+            TeachSession.starts_at <= now + MATERIALIZE_AHEAD,
+        )
+    ).all()
+    chosen = [
+        (participant, session, user)
+        for participant, session, user in due
+        if session.starts_at - timedelta(minutes=user.reminder_minutes) <= now
+    ]
+    sent = 0
+    for start in range(0, len(chosen), CHUNK):
+        batch = chosen[start : start + CHUNK]
+        keys = [(p.session_id, p.user_id) for p, _, _ in batch]
+        # Compare-and-set: only rows still unflagged are ours to remind.
+        claimed = set(
+            db.session.execute(
+                update(SessionParticipant)
+                .where(
+                    tuple_(
+                        SessionParticipant.session_id, SessionParticipant.user_id
+                    ).in_(keys),
+                    SessionParticipant.reminder_sent_at.is_(None),
+                )
+                .values(reminder_sent_at=now)
+                .returning(SessionParticipant.session_id, SessionParticipant.user_id)
+            ).all()
+        )
+        db.session.commit()
+        for participant, session, user in batch:
+            if (participant.session_id, participant.user_id) not in claimed:
+                continue
+            notifications.notify(
+                user.id,
+                "reminder",
+                reminder_text(session, user, participant),
+                f"/sessions/{session.id}",
+                dedupe_key=f"reminder:{session.id}:{user.id}",
+                now=now,
+            )
+            sent += 1
+    return sent
+
+
+def reminder_text(session: TeachSession, user: User, participant) -> str:
+    """E.g. "Your teach-back hour with Ben starts at 19:00. You teach first."."""
+    partner_id = next((i for i in session.member_ids() if i != user.id), None)
+    partner = db.session.get(User, partner_id) if partner_id else None
+    name = partner.display_name if partner else "your partner"
+    at = session.starts_at.astimezone(ZoneInfo(user.timezone)).strftime("%H:%M")
+    first = (
+        "You teach first"
+        if session.first_teacher_id == user.id
+        else f"{name} teaches first"
+    )
+    text = f"Your teach-back hour with {name} starts at {at}. {first}."
+    if participant.planned_topic:
+        text += f" You will teach: {participant.planned_topic}."
+    else:
+        text += " Pick the topic you will teach."
+    if session.partnership.meeting_url:
+        text += f" Call: {session.partnership.meeting_url}"
+    return text
+
+
+def mark_no_shows(now: datetime) -> int:
+    """Sessions still not live N minutes after the start become missed."""
+    grace = timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
+    late = db.session.scalars(
+        select(TeachSession).where(
+            TeachSession.status.in_(("scheduled", "open")),
+            TeachSession.starts_at <= now - grace,
+        )
+    ).all()
+    missed = 0
+    for session in late:
+        result = db.session.execute(
+            update(TeachSession)
+            .where(TeachSession.id == session.id, TeachSession.status == session.status)
+            .values(status="missed", phase="done", version=TeachSession.version + 1)
+        )
+        if result.rowcount != 1:
+            continue  # another process decided first
+        db.session.execute(
+            update(SessionParticipant)
+            .where(
+                SessionParticipant.session_id == session.id,
+                SessionParticipant.joined_at.is_(None),
+            )
+            .values(absent=True)
+        )
+        missed += 1
+    db.session.commit()
+    return missed
+
+
+def _partnership_of_member(user_id: int, partnership_id: int) -> Partnership:
+    partnership = db.session.get(Partnership, partnership_id)
+    if partnership is None or user_id not in partnership.member_ids():
+        raise NotFound("No such partnership.")
+    return partnership
+
+
+def get_session(user_id: int, session_id: int) -> TeachSession:
+    """One of the user's sessions, or NotFound."""
+    session = db.session.get(TeachSession, session_id)
+    if session is None or user_id not in session.member_ids():
+        raise NotFound("No such session.")
+    return session
+
+
+def session_item(session: TeachSession, user_id: int) -> SessionItem:
+    """A stored session as a list item seen by one of its members."""
+    partner = next((i for i in session.member_ids() if i != user_id), None)
+    return SessionItem(
+        id=session.id,
+        partnership_id=session.partnership_id,
+        local_date=session.local_date,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        status=session.status,
+        kind=session.kind,
+        first_teacher_id=session.first_teacher_id,
+        partner_id=partner,
+    )
+
+
+def list_sessions(
+    user_id: int, start: datetime, end: datetime, now: datetime
+) -> list[SessionItem]:
+    """Stored sessions in [start, end) plus upcoming ones computed from schedules."""
+    pships = db.session.scalars(
+        select(Partnership).where(
+            or_(Partnership.user_a_id == user_id, Partnership.user_b_id == user_id)
+        )
+    ).all()
+    if not pships:
+        return []
+    stored = db.session.scalars(
+        select(TeachSession)
+        .where(
+            TeachSession.partnership_id.in_([p.id for p in pships]),
+            TeachSession.starts_at >= start,
+            TeachSession.starts_at < end,
+        )
+        .order_by(TeachSession.starts_at)
+    ).all()
+    items = [session_item(s, user_id) for s in stored]
+    have = {(s.partnership_id, s.scheduled_date) for s in stored if s.scheduled_date}
+    for partnership in pships:
+        if partnership.status != "active" or None in (
+            partnership.user_a_id,
+            partnership.user_b_id,
+        ):
+            continue
+        for occurrence in occurrences(schedule_of(partnership), max(start, now), end):
+            if (partnership.id, occurrence.local_date) in have:
+                continue
+            if occurrence.starts_at <= partnership.created_at:
+                continue
+            first, _ = _teachers(partnership, occurrence)
+            items.append(
+                SessionItem(
+                    id=None,
+                    partnership_id=partnership.id,
+                    local_date=occurrence.local_date,
+                    starts_at=occurrence.starts_at,
+                    ends_at=occurrence.ends_at,
+                    status="scheduled",
+                    kind="scheduled",
+                    first_teacher_id=first,
+                    partner_id=partnership.partner_of(user_id).id
+                    if partnership.partner_of(user_id)
+                    else None,
+                )
+            )
+    return sorted(items, key=lambda i: (i.starts_at, i.partnership_id))
+
+
+def next_session(user_id: int, now: datetime) -> SessionItem | None:
+    """The user's next session not yet over (the one now open or live first)."""
+    items = list_sessions(
+        user_id, now - timedelta(hours=2), now + timedelta(days=14), now
+    )
+    for item in items:
+        if item.status in ("scheduled", "open", "live") and item.ends_at > now:
+            return item
+    return None
+
+
+def ensure_session(user_id: int, partnership_id: int, day: date) -> TeachSession:
+    """The stored session of a scheduled local date, creating it if needed."""
+    partnership = _partnership_of_member(user_id, partnership_id)
+    existing = db.session.scalar(
+        select(TeachSession).where(
+            TeachSession.partnership_id == partnership.id,
+            TeachSession.scheduled_date == day,
+        )
+    )
+    if existing is not None:
+        return existing
+    if partnership.status != "active" or None in (
+        partnership.user_a_id,
+        partnership.user_b_id,
+    ):
+        raise Conflict("This partnership has no upcoming sessions.")
+    schedule = schedule_of(partnership)
+    start = datetime.combine(day - timedelta(days=1), time(0), tzinfo=UTC)
+    found = [
+        o
+        for o in occurrences(schedule, start, start + timedelta(days=3))
+        if o.local_date == day and o.starts_at > partnership.created_at
+    ]
+    if not found:
+        raise NotFound("No session is scheduled on that date.")
+    row = _session_row(partnership, found[0])
+    db.session.execute(
+        insert_ignoring_conflicts(
+            TeachSession.__table__, ["partnership_id", "scheduled_date"]
+        ),
+        [row],
+    )
+    session = db.session.scalar(
+        select(TeachSession).where(
+            TeachSession.partnership_id == partnership.id,
+            TeachSession.scheduled_date == day,
+        )
+    )
+    for member in session.member_ids():
+        db.session.execute(
+            insert_ignoring_conflicts(
+                SessionParticipant.__table__, ["session_id", "user_id"]
+            ),
+            [{"session_id": session.id, "user_id": member, "absent": False}],
+        )
+    db.session.commit()
+    return session
+
+
+def set_planned_topic(user_id: int, session_id: int, title: str | None) -> TeachSession:
+    """Name the topic the user will teach in a session (before it is over)."""
+    session = get_session(user_id, session_id)
+    if session.is_over:
+        raise Conflict("This session is over.")
+    clean = " ".join((title or "").split()) or None
+    if clean and len(clean) > MAX_TOPIC:
+        raise Invalid(f"Use at most {MAX_TOPIC} characters for a topic.", field="topic")
+    participant = db.session.get(SessionParticipant, (session_id, user_id))
+    if participant is None:
+        participant = SessionParticipant(session_id=session_id, user_id=user_id)
+        db.session.add(participant)
+    participant.planned_topic = clean
+    db.session.commit()
+    return session
+
+
+def create_extra_session(
+    user_id: int,
+    partnership_id: int,
+    now: datetime,
+    *,
+    turns: int | None = None,
+    teach_seconds: int | None = None,
+    rate_seconds: int | None = None,
+) -> TeachSession:
+    """An extra session starting now, within the configured bounds."""
+    partnership = _partnership_of_member(user_id, partnership_id)
+    if partnership.status != "active" or None in (
+        partnership.user_a_id,
+        partnership.user_b_id,
+    ):
+        raise Conflict("Only an active partnership can start a session.")
+    config = current_app.config
+    turns = partnership.turns if turns is None else turns
+    default_teach, default_rate = turn_lengths(partnership.session_minutes, turns)
+    teach = default_teach if teach_seconds is None else teach_seconds
+    rate = default_rate if rate_seconds is None else rate_seconds
+    if isinstance(turns, bool) or turns not in ALLOWED_TURNS:
+        raise Invalid("Turns must be 2, 4 or 6.", field="turns")
+    min_teach, min_rate = (
+        config["ALLY_MIN_TEACH_SECONDS"],
+        config["ALLY_MIN_RATE_SECONDS"],
+    )
+    if not isinstance(teach, int) or not min_teach <= teach <= MAX_TEACH_SECONDS:
+        raise Invalid(
+            f"Teaching time must be {min_teach} to {MAX_TEACH_SECONDS} seconds.",
+            field="teach_seconds",
+        )
+    if not isinstance(rate, int) or not min_rate <= rate <= MAX_RATE_SECONDS:
+        raise Invalid(
+            f"Rating time must be {min_rate} to {MAX_RATE_SECONDS} seconds.",
+            field="rate_seconds",
+        )
+    busy = db.session.scalar(
+        select(TeachSession.id).where(
+            TeachSession.partnership_id == partnership.id,
+            TeachSession.status == "live",
+        )
+    )
+    if busy is not None:
+        raise Conflict("A session of this partnership is live right now.")
+    partner_id = next(i for i in partnership.member_ids() if i != user_id)
+    session = TeachSession(
+        partnership_id=partnership.id,
+        scheduled_date=None,
+        local_date=local_date(now, partnership.timezone),
+        kind="extra",
+        starts_at=now,
+        ends_at=now + timedelta(seconds=turns * (teach + rate)),
+        status="open",
+        phase="waiting",
+        turns=turns,
+        teach_seconds=teach,
+        rate_seconds=rate,
+        first_teacher_id=user_id,
+        second_teacher_id=partner_id,
+        created_at=now,
+    )
+    session.participants = [
+        SessionParticipant(user_id=user_id),
+        SessionParticipant(user_id=partner_id),
+    ]
+    db.session.add(session)
+    db.session.commit()
+    starter = db.session.get(User, user_id)
+    notifications.notify(
+        partner_id,
+        "session_open",
+        f"{starter.display_name} started an extra session: join now.",
+        f"/sessions/{session.id}",
+        dedupe_key=f"extra:{session.id}:{partner_id}",
+        now=now,
+    )
+    return session
+
+
+def drop_future_sessions(partnership_id: int, now: datetime) -> None:
+    """Forget stored sessions not yet open, so a changed schedule is recomputed."""
+    db.session.execute(
+        TeachSession.__table__.delete().where(
+            and_(
+                TeachSession.partnership_id == partnership_id,
+                TeachSession.status == "scheduled",
+                TeachSession.starts_at > now,
+            )
+        )
+    )

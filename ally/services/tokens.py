@@ -1,0 +1,77 @@
+"""API tokens: create, list, revoke, and resolve a bearer token to a user."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+
+from ..extensions import db
+from ..models import ApiToken, User, utcnow
+from .errors import Invalid, NotFound
+
+MAX_TOKENS = 20
+TOKEN_PREFIX = "ally_"
+# Writing last_used_at on every request would turn reads into writes.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_token(user_id: int, name: str) -> tuple[ApiToken, str]:
+    """Create a token; the raw value is returned once and never stored."""
+    name = " ".join((name or "").split()) or "API token"
+    if len(name) > 60:
+        raise Invalid("Use at most 60 characters for the token name.", field="name")
+    count = len(list_tokens(user_id))
+    if count >= MAX_TOKENS:
+        raise Invalid(f"You can have at most {MAX_TOKENS} tokens; revoke one first.")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user_id, name=name, token_hash=_digest(raw), prefix=raw[:12]
+    )
+    db.session.add(token)
+    db.session.commit()
+    return token, raw
+
+
+def list_tokens(user_id: int) -> list[ApiToken]:
+    """The user's tokens, newest first."""
+    return list(
+        db.session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id)
+            .order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_token(user_id: int, token_id: int) -> None:
+    """Delete one of the user's tokens."""
+    result = db.session.execute(
+        delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
+    )
+    if result.rowcount == 0:
+        db.session.rollback()
+        raise NotFound("No such token.")
+    db.session.commit()
+
+
+def user_for_token(raw: str) -> User | None:
+    """The owner of a raw bearer token, or None."""
+    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(raw))
+    )
+    if token is None:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        db.session.commit()
+    return db.session.get(User, token.user_id)

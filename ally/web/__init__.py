@@ -1,0 +1,39 @@
+"""The web layer: page blueprints, the JSON API and error answers."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_login import current_user
+
+from ..services.partners import count_incoming
+from . import account, auth, dashboard, partnerships, profile
+from . import partners as partner_pages
+from .api import register_api
+from .errors import register_errors
+from .filters import register_filters
+
+PAGE_BLUEPRINTS = (
+    auth.bp,
+    account.bp,
+    dashboard.bp,
+    profile.bp,
+    partner_pages.bp,
+    partnerships.bp,
+)
+
+
+def _navigation_counts() -> dict:
+    """Numbers shown in the navigation for a logged-in user."""
+    if not current_user.is_authenticated:
+        return {}
+    return {"incoming_requests": count_incoming(current_user.id)}
+
+
+def register_web(app: Flask) -> None:
+    """Register pages, API, errors and template helpers."""
+    for bp in PAGE_BLUEPRINTS:
+        app.register_blueprint(bp)
+    register_api(app)
+    register_errors(app)
+    register_filters(app)
+    app.context_processor(_navigation_counts)

@@ -1,0 +1,72 @@
+"""Plain dicts for API responses, shaped as the schemas describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...models import PartnerRequest, Partnership, User, utcnow
+from ...services import partnerships
+
+
+def public_user(user: User | None) -> dict[str, Any] | None:
+    """What any other user may see of a user."""
+    if user is None:
+        return None
+    return {
+        "id": user.id,
+        "display_name": user.display_name,
+        "timezone": user.timezone,
+        "exam": user.profile.exam if user.profile else None,
+    }
+
+
+def me_json(user: User) -> dict[str, Any]:
+    """The caller's own account and profile."""
+    profile = user.profile
+    return {
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "timezone": user.timezone,
+        "exam": profile.exam,
+        "exam_date": profile.exam_date,
+        "subjects": profile.subjects or [],
+        "bio": profile.bio or "",
+        "looking_for_partner": profile.looking_for_partner,
+        "auto_match": profile.auto_match,
+        "availability": profile.availability or [],
+    }
+
+
+def request_json(request: PartnerRequest, viewer_id: int) -> dict[str, Any]:
+    """A partner request seen by one of its two users."""
+    return {
+        "id": request.id,
+        "status": request.status,
+        "direction": "sent" if request.from_user_id == viewer_id else "received",
+        "from_user": public_user(request.from_user),
+        "to_user": public_user(request.to_user),
+        "message": request.message,
+        "created_at": request.created_at,
+        "expires_at": request.expires_at,
+        "responded_at": request.responded_at,
+    }
+
+
+def partnership_json(partnership: Partnership, viewer: User) -> dict[str, Any]:
+    """A partnership seen by one partner, times also in their own zone."""
+    return {
+        "id": partnership.id,
+        "status": partnership.status,
+        "partner": public_user(partnership.partner_of(viewer.id)),
+        **partnerships.schedule_of(partnership),
+        "daily_time_local": partnerships.daily_time_in(
+            partnership, viewer.timezone, utcnow()
+        ),
+        "meeting_url": partnership.meeting_url,
+        "created_at": partnership.created_at,
+        "ended_at": partnership.ended_at,
+        "proposal": partnership.proposal,
+        "proposed_by_id": partnership.proposed_by_id,
+        "pending": partnership.proposal is not None,
+    }

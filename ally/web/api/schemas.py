@@ -1,0 +1,216 @@
+"""Marshmallow schemas of the JSON API: the shapes in DESIGN.md §7."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from .base import StrictBoolean
+
+Int = fields.Integer
+
+
+class RegisterIn(ma.Schema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(max=128))
+    display_name = fields.String(required=True, validate=validate.Length(max=60))
+    timezone = fields.String(required=True, validate=validate.Length(max=64))
+
+
+class UserOut(ma.Schema):
+    id = Int()
+    email = fields.String()
+    display_name = fields.String()
+    timezone = fields.String()
+
+
+class TokenIn(ma.Schema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(max=128))
+    name = fields.String(validate=validate.Length(max=60))
+
+
+class TokenOut(ma.Schema):
+    token = fields.String(metadata={"description": "Shown once; store it safely."})
+    id = Int()
+    name = fields.String()
+
+
+class TokenInfo(ma.Schema):
+    id = Int()
+    name = fields.String()
+    prefix = fields.String()
+    created_at = fields.AwareDateTime()
+    last_used_at = fields.AwareDateTime(allow_none=True)
+
+
+class TokenList(ma.Schema):
+    items = fields.List(fields.Nested(TokenInfo))
+
+
+class WindowSchema(ma.Schema):
+    start = fields.String(required=True, metadata={"example": "19:00"})
+    end = fields.String(required=True, metadata={"example": "21:30"})
+    weekdays = fields.List(
+        Int(strict=True),
+        allow_none=True,
+        metadata={"description": "0 = Monday; null = every day"},
+    )
+
+
+class ProfileFields(ma.Schema):
+    display_name = fields.String(validate=validate.Length(max=60))
+    timezone = fields.String(validate=validate.Length(max=64))
+    exam = fields.String(allow_none=True, validate=validate.Length(max=80))
+    exam_date = fields.Date(allow_none=True)
+    subjects = fields.List(fields.String(validate=validate.Length(max=40)))
+    bio = fields.String(validate=validate.Length(max=1000))
+    looking_for_partner = StrictBoolean()
+    auto_match = StrictBoolean()
+    availability = fields.List(fields.Nested(WindowSchema))
+
+
+class MeOut(ProfileFields):
+    id = Int()
+    email = fields.String()
+
+
+class PasswordIn(ma.Schema):
+    current_password = fields.String(required=True, validate=validate.Length(max=128))
+    new_password = fields.String(required=True, validate=validate.Length(max=128))
+
+
+class DeleteMeIn(ma.Schema):
+    password = fields.String(required=True, validate=validate.Length(max=128))
+
+
+class TopicIn(ma.Schema):
+    title = fields.String(required=True, validate=validate.Length(max=120))
+    subject = fields.String(allow_none=True, validate=validate.Length(max=40))
+
+
+class TopicPatch(ma.Schema):
+    title = fields.String(validate=validate.Length(max=120))
+    subject = fields.String(allow_none=True, validate=validate.Length(max=40))
+
+
+class TopicOut(ma.Schema):
+    id = Int()
+    title = fields.String()
+    subject = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class TopicList(ma.Schema):
+    items = fields.List(fields.Nested(TopicOut))
+
+
+class PublicUser(ma.Schema):
+    id = Int()
+    display_name = fields.String()
+    timezone = fields.String()
+    exam = fields.String(allow_none=True)
+
+
+class SuggestionArgs(ma.Schema):
+    exam = fields.String(validate=validate.Length(max=80))
+    subject = fields.String(validate=validate.Length(max=40))
+    min_overlap = Int(validate=validate.Range(min=0, max=1440))
+    limit = Int(validate=validate.Range(min=1, max=100))
+
+
+class SuggestionOut(ma.Schema):
+    user = fields.Nested(PublicUser)
+    score = Int()
+    overlap_minutes = Int(metadata={"description": "Shared minutes per day"})
+    reasons = fields.List(fields.String())
+    pending = fields.String(
+        allow_none=True, metadata={"description": "sent / received / null"}
+    )
+
+
+class SuggestionList(ma.Schema):
+    items = fields.List(fields.Nested(SuggestionOut))
+    at_limit = fields.Boolean(
+        metadata={"description": "You already have as many partners as allowed"}
+    )
+
+
+class PartnerRequestIn(ma.Schema):
+    to_user_id = Int(required=True, strict=True)
+    message = fields.String(validate=validate.Length(max=500))
+
+
+class PartnerRequestArgs(ma.Schema):
+    status = fields.String(
+        validate=validate.OneOf(
+            ["pending", "accepted", "declined", "cancelled", "expired"]
+        )
+    )
+
+
+class PartnerRequestOut(ma.Schema):
+    id = Int()
+    status = fields.String()
+    direction = fields.String(metadata={"description": "sent / received"})
+    from_user = fields.Nested(PublicUser)
+    to_user = fields.Nested(PublicUser)
+    message = fields.String()
+    created_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
+    responded_at = fields.AwareDateTime(allow_none=True)
+
+
+class PartnerRequestList(ma.Schema):
+    items = fields.List(fields.Nested(PartnerRequestOut))
+
+
+class ScheduleFields(ma.Schema):
+    daily_time = fields.String(metadata={"example": "19:00"})
+    timezone = fields.String(validate=validate.Length(max=64))
+    session_minutes = Int(strict=True)
+    turns = Int(strict=True)
+    weekdays = fields.List(Int(strict=True))
+
+
+class PartnershipPatch(ScheduleFields):
+    meeting_url = fields.String(allow_none=True, validate=validate.Length(max=500))
+    status = fields.String(validate=validate.OneOf(["active", "paused"]))
+
+
+class PartnershipOut(ScheduleFields):
+    id = Int()
+    status = fields.String()
+    partner = fields.Nested(PublicUser, allow_none=True)
+    meeting_url = fields.String(allow_none=True)
+    daily_time_local = fields.String(
+        metadata={"description": "Today's start in the caller's own time zone"}
+    )
+    created_at = fields.AwareDateTime()
+    ended_at = fields.AwareDateTime(allow_none=True)
+    proposal = fields.Nested(ScheduleFields, allow_none=True)
+    proposed_by_id = Int(allow_none=True)
+    pending = fields.Boolean(
+        metadata={"description": "A schedule change awaits the partner's agreement"}
+    )
+
+
+class PartnershipList(ma.Schema):
+    items = fields.List(fields.Nested(PartnershipOut))
+
+
+class AcceptOut(ma.Schema):
+    partnership = fields.Nested(PartnershipOut)
+
+
+class BlockIn(ma.Schema):
+    user_id = Int(required=True, strict=True)
+
+
+class BlockOut(ma.Schema):
+    user = fields.Nested(PublicUser)
+    created_at = fields.AwareDateTime()
+
+
+class BlockList(ma.Schema):
+    items = fields.List(fields.Nested(BlockOut))

@@ -1,0 +1,36 @@
+"""Pages: the landing page and the dashboard after login."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user
+
+from ..models import utcnow
+from ..services import partners, partnerships
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.route("/")
+def index():
+    """The dashboard when logged in, else what Ally is."""
+    if not current_user.is_authenticated:
+        return render_template("index.html")
+    now = utcnow()
+    requests = partners.list_requests(current_user.id, now, status="pending")
+    return render_template(
+        "dashboard.html",
+        partnership=partnerships.current_partnership(current_user.id),
+        incoming=[r for r in requests if r.to_user_id == current_user.id],
+        outgoing=[r for r in requests if r.from_user_id == current_user.id],
+        now=now,
+        daily_time=lambda p, tz=None: partnerships.daily_time_in(
+            p, tz or current_user.timezone, now
+        ),
+    )
+
+
+@bp.route("/healthz")
+def health():
+    """Liveness probe for tests and load balancers."""
+    return {"ok": True}

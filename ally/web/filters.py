@@ -1,0 +1,37 @@
+"""Jinja filters: times and durations as a student reads them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_login import current_user
+
+from ..domain.availability import format_hhmm
+from ..domain.matching import format_duration
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def local_datetime(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    """An instant in the viewer's own time zone."""
+    if value is None:
+        return ""
+    tz = current_user.timezone if current_user.is_authenticated else "UTC"
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def weekday_names(days: list[int] | None) -> str:
+    """ "every day" or "Mon, Wed"."""
+    if not days or len(days) == 7:
+        return "every day"
+    return ", ".join(WEEKDAYS[d] for d in sorted(days))
+
+
+def register_filters(app: Flask) -> None:
+    """Make the filters available to templates."""
+    app.add_template_filter(local_datetime, "local")
+    app.add_template_filter(format_duration, "duration")
+    app.add_template_filter(format_hhmm, "hhmm")
+    app.add_template_filter(weekday_names, "weekdays")

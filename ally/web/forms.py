@@ -1,0 +1,179 @@
+"""HTML forms (Flask-WTF): shape and CSRF here, business rules in the services."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+try:
+    from wtforms import SelectChoice
+except ImportError:  # WTForms < 3.3 takes (value, label) tuples
+
+    def SelectChoice(value, label):  # noqa: N802 - stands in for the class
+        """A (value, label) choice for WTForms versions before SelectChoice."""
+        return (value, label)
+
+
+# WTForms 3.3 deprecates tuple choices (a warning, an error in the tests) and 3.4
+# removes them, so every choice list is built from SelectChoice.
+WEEKDAY_CHOICES = [
+    SelectChoice(day, name)
+    for day, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+]
+TURN_CHOICES = [SelectChoice(n, str(n)) for n in (2, 4, 6)]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class RegisterForm(FlaskForm):
+    """Sign up."""
+
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    display_name = StringField(
+        "Display name", validators=[DataRequired(), Length(max=60)]
+    )
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(min=8, max=128)]
+    )
+    confirm = PasswordField(
+        "Repeat password",
+        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+    )
+
+
+class LoginForm(FlaskForm):
+    """Log in."""
+
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])
+    remember = BooleanField("Keep me logged in on this device")
+
+
+class ChangePasswordForm(FlaskForm):
+    """Change the password (ends other logins)."""
+
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=128)]
+    )
+    new_password = PasswordField(
+        "New password", validators=[DataRequired(), Length(min=8, max=128)]
+    )
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired(), EqualTo("new_password", "The passwords differ.")],
+    )
+
+
+class DeleteAccountForm(FlaskForm):
+    """Delete the account for good."""
+
+    password = PasswordField(
+        "Your password", validators=[DataRequired(), Length(max=128)]
+    )
+
+
+class WindowForm(Form):
+    """One daily availability window (no CSRF of its own: it is nested)."""
+
+    start = StringField("From", validators=[Optional(), Length(max=5)])
+    end = StringField("To", validators=[Optional(), Length(max=5)])
+    weekdays = MultiCheckboxField("Days", choices=WEEKDAY_CHOICES, coerce=int)
+
+
+class ProfileForm(FlaskForm):
+    """The profile and availability."""
+
+    display_name = StringField(
+        "Display name", validators=[DataRequired(), Length(max=60)]
+    )
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    exam = StringField("Exam", validators=[Optional(), Length(max=80)])
+    exam_date = DateField("Exam date", validators=[Optional()])
+    subjects = StringField(
+        "Subjects (comma separated)", validators=[Optional(), Length(max=600)]
+    )
+    bio = TextAreaField("About you", validators=[Optional(), Length(max=1000)])
+    looking_for_partner = BooleanField("I am looking for a study partner")
+    auto_match = BooleanField("Pair me automatically with the best match")
+    windows = FieldList(FormField(WindowForm), min_entries=6, max_entries=6)
+
+
+class TopicForm(FlaskForm):
+    """Add or rename a topic."""
+
+    title = StringField("Topic", validators=[DataRequired(), Length(max=120)])
+    subject = StringField("Subject", validators=[Optional(), Length(max=40)])
+
+
+class PartnerRequestForm(FlaskForm):
+    """Ask someone to be your partner."""
+
+    to_user_id = HiddenField(validators=[InputRequired()])
+    message = TextAreaField("Message", validators=[Optional(), Length(max=500)])
+
+
+class TokenForm(FlaskForm):
+    """Create an API token."""
+
+    name = StringField("Token name", validators=[Optional(), Length(max=60)])
+
+
+class SuggestionFilterForm(FlaskForm):
+    """Filters on the suggestions page (GET, no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    exam = StringField("Exam", validators=[Optional(), Length(max=80)])
+    subject = StringField("Subject", validators=[Optional(), Length(max=40)])
+    min_overlap = IntegerField(
+        "Minimum minutes in common each day",
+        validators=[Optional(), NumberRange(min=0, max=1440)],
+    )
+
+
+class ScheduleForm(FlaskForm):
+    """Propose a partnership schedule (takes effect when the partner agrees)."""
+
+    daily_time = StringField("Daily start", validators=[DataRequired(), Length(max=5)])
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    session_minutes = IntegerField(
+        "Session length (minutes)",
+        validators=[InputRequired(), NumberRange(min=30, max=90)],
+    )
+    turns = SelectField("Turns", choices=TURN_CHOICES, coerce=int, default=4)
+    weekdays = MultiCheckboxField("Days", choices=WEEKDAY_CHOICES, coerce=int)
+
+
+class MeetingForm(FlaskForm):
+    """The pair's own video-call link."""
+
+    meeting_url = StringField("Meeting link", validators=[Optional(), Length(max=500)])

@@ -1,0 +1,49 @@
+"""Run Ally: python app.py [--host H] [--port P] [--demo].
+
+One process serves the pages, the JSON API and Socket.IO on the database in
+DATABASE_URL (SQLite in instance/ by default), applying pending migrations first.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ally import create_app
+from ally.database import upgrade_database
+from ally.extensions import socketio
+from ally.models import utcnow
+from ally.services.demo import DEMO_PASSWORD, seed_demo
+
+app = create_app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until interrupted."""
+    parser = argparse.ArgumentParser(description="Run the Ally server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument(
+        "--demo", action="store_true", help="create two paired demo students"
+    )
+    args = parser.parse_args(argv)
+
+    upgrade_database(app)
+    if args.demo:
+        with app.app_context():
+            users = seed_demo(utcnow())
+        print("Demo students (log in with either):", flush=True)
+        for user in users:
+            print(f"  {user.email}  password: {DEMO_PASSWORD}", flush=True)
+    print(f"Ally is running on http://{args.host}:{args.port}/", flush=True)
+    socketio.run(
+        app,
+        host=args.host,
+        port=args.port,
+        allow_unsafe_werkzeug=True,
+        use_reloader=False,
+        log_output=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
