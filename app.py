@@ -12,6 +12,7 @@ from ally import create_app
 from ally.database import upgrade_database
 from ally.extensions import socketio
 from ally.models import utcnow
+from ally.scheduler import scheduler_enabled, start_in_background
 from ally.services.demo import DEMO_PASSWORD, seed_demo
 
 app = create_app()
@@ -34,15 +35,24 @@ def main(argv: list[str] | None = None) -> None:
         print("Demo students (log in with either):", flush=True)
         for user in users:
             print(f"  {user.email}  password: {DEMO_PASSWORD}", flush=True)
+    # The entry point, never create_app, starts the scheduler; with the reloader
+    # off there is exactly one copy of it in this process.
+    scheduler = start_in_background(app) if scheduler_enabled(app) else None
     print(f"Ally is running on http://{args.host}:{args.port}/", flush=True)
-    socketio.run(
-        app,
-        host=args.host,
-        port=args.port,
-        allow_unsafe_werkzeug=True,
-        use_reloader=False,
-        log_output=False,
-    )
+    try:
+        socketio.run(
+            app,
+            host=args.host,
+            port=args.port,
+            allow_unsafe_werkzeug=True,
+            use_reloader=False,
+            log_output=False,
+        )
+    finally:
+        if scheduler is not None:
+            thread, stop = scheduler
+            stop.set()
+            thread.join(timeout=10)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from .extensions import db
 from .models import JobRun
-from .services import mailer, matching_pool, partners, schedule
+from .services import mailer, matching_pool, partners, room_clock, schedule
 
 
 def open_sessions(now: datetime) -> int:
@@ -28,7 +28,12 @@ def send_reminders(now: datetime) -> int:
 
 def mark_no_shows(now: datetime) -> int:
     """Mark sessions missed when someone is still absent after the grace time."""
-    return schedule.mark_no_shows(now)
+    return room_clock.mark_no_shows(now)
+
+
+def advance_phases(now: datetime) -> int:
+    """Move live rooms whose phase deadline has passed (teaching → rating → …)."""
+    return room_clock.advance_due(now)
 
 
 def auto_match(now: datetime) -> int:
@@ -51,6 +56,8 @@ JOBS: dict[str, tuple[Callable[[datetime], int], int]] = {
     "open_sessions": (open_sessions, 15),
     "send_reminders": (send_reminders, 15),
     "mark_no_shows": (mark_no_shows, 15),
+    # The server owns the clock: a phase moves within about a second of its end.
+    "advance_phases": (advance_phases, 1),
     "auto_match": (auto_match, 3600),
     "expire_requests": (expire_requests, 600),
     "send_emails": (send_emails, 30),

@@ -113,6 +113,27 @@ class SingleSchedulerLock:
         self.engine.dispose()
 
 
+def scheduler_enabled(app: Flask) -> bool:
+    """Whether this process may run jobs (ALLY_SCHEDULER=on, the default)."""
+    value = str(app.config["ALLY_SCHEDULER"]).strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"ALLY_SCHEDULER must be 'on' or 'off', not {value!r}")
+    return value == "on"
+
+
+def start_in_background(app: Flask) -> tuple[threading.Thread, threading.Event]:
+    """Run the scheduler on a daemon thread of this process (the embedded server)."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_scheduler_process,
+        args=(app, stop),
+        name="ally-scheduler",
+        daemon=True,
+    )
+    thread.start()
+    return thread, stop
+
+
 def run_scheduler_process(app: Flask, stop: threading.Event, poll: float = 2.0) -> None:
     """Run the scheduler until `stop`; on PostgreSQL only while holding the lock."""
     with app.app_context():

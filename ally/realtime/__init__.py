@@ -1,4 +1,9 @@
-"""Socket.IO: binding the server to the app (handlers arrive with the room)."""
+"""Socket.IO: binding the server to the app and registering the handlers.
+
+`emit` (room names and every server→client emit) sits below the services and
+is imported by them; the handler modules sit above the services, so they are
+imported here only when an app is being built.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from ..extensions import socketio
 
 def init_realtime(app: Flask) -> None:
     """Bind Socket.IO; cross-origin sockets are refused unless configured."""
+    from . import connection
+
     origins = [o.strip() for o in app.config["ALLY_SOCKET_ORIGINS"].split(",")]
     socketio.init_app(
         app,
@@ -17,3 +24,5 @@ def init_realtime(app: Flask) -> None:
         # None = same origin only (Flask-SocketIO compares with the Host header).
         cors_allowed_origins=[o for o in origins if o] or None,
     )
+    # init_app made a new server: the handlers go on it (every app gets its own).
+    connection.register_handlers()

@@ -12,6 +12,7 @@ from ..domain.passwords import password_problem
 from ..domain.timezones import is_valid_timezone
 from ..extensions import db
 from ..models import Partnership, Profile, User, utcnow
+from . import schedule
 from .errors import Conflict, Invalid, NotFound, Unauthorized
 
 MAX_EMAIL = 254
@@ -118,6 +119,27 @@ def end_all_logins(user_id: int) -> None:
     db.session.commit()
 
 
+REMINDER_CHOICES = (0, 5, 10, 15, 30, 60, 120)
+
+
+def update_notification_settings(
+    user_id: int, reminder_minutes: object, email_notifications: object
+) -> User:
+    """How long before a session to remind the user (0 = never), and e-mail on/off."""
+    if isinstance(reminder_minutes, bool) or reminder_minutes not in REMINDER_CHOICES:
+        choices = ", ".join(str(c) for c in REMINDER_CHOICES)
+        raise Invalid(
+            f"Reminder must be one of {choices} minutes.", field="reminder_minutes"
+        )
+    if not isinstance(email_notifications, bool):
+        raise Invalid("E-mail must be on or off.", field="email_notifications")
+    user = get_user(user_id)
+    user.reminder_minutes = reminder_minutes
+    user.email_notifications = email_notifications
+    db.session.commit()
+    return user
+
+
 def change_password(user_id: int, current: str, new: str) -> User:
     """Replace the password after checking the current one; ends other logins."""
     user = get_user(user_id)
@@ -140,13 +162,16 @@ def delete_account(user_id: int, password: str) -> None:
     if not user.check_password(password or ""):
         raise Invalid("Your password is not right.", field="password")
     now = utcnow()
-    db.session.execute(
+    ended = db.session.scalars(
         update(Partnership)
         .where(
             (Partnership.user_a_id == user_id) | (Partnership.user_b_id == user_id),
             Partnership.status != "ended",
         )
         .values(status="ended", ended_at=now, proposal=None, proposed_by_id=None)
-    )
+        .returning(Partnership.id)
+    ).all()
+    for partnership_id in ended:
+        schedule.drop_future_sessions(partnership_id, now, cancel_open=True)
     db.session.delete(user)
     db.session.commit()

@@ -36,6 +36,13 @@ def reset_feed_token(user_id: int) -> str:
     return user.calendar_token
 
 
+def revoke_feed_token(user_id: int) -> None:
+    """Turn the feed off: its URL stops working until a new one is made."""
+    user = get_user(user_id)
+    user.calendar_token = None
+    db.session.commit()
+
+
 def user_for_feed_token(token: str) -> User | None:
     """The owner of a feed secret, or None."""
     if not token or len(token) > 64:

@@ -122,16 +122,19 @@ def payload(notification: Notification) -> dict:
     }
 
 
-def list_notifications(user_id: int, limit: int = 50) -> list[Notification]:
+def list_notifications(
+    user_id: int, limit: int = 50, unread_only: bool = False
+) -> list[Notification]:
     """The user's latest notifications, newest first."""
-    return list(
-        db.session.scalars(
-            select(Notification)
-            .where(Notification.user_id == user_id)
-            .order_by(Notification.created_at.desc(), Notification.id.desc())
-            .limit(limit)
-        )
+    query = (
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
     )
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return list(db.session.scalars(query))
 
 
 def unread_count(user_id: int) -> int:
@@ -143,23 +146,23 @@ def unread_count(user_id: int) -> int:
     )
 
 
-def mark_read(user_id: int, notification_id: int | None = None) -> int:
-    """Mark one notification (or all of them) as read; returns how many changed."""
-    query = update(Notification).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)
+def mark_read(user_id: int) -> int:
+    """Mark all of the user's notifications read; returns how many changed."""
+    result = db.session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
     )
-    if notification_id is not None:
-        if db.session.get(Notification, notification_id) is None:
-            raise NotFound("No such notification.")
-        query = query.where(Notification.id == notification_id)
-    result = db.session.execute(query.values(read_at=utcnow()))
     db.session.commit()
-    if notification_id is not None and result.rowcount == 0:
-        owned = db.session.scalar(
-            select(Notification.id).where(
-                Notification.id == notification_id, Notification.user_id == user_id
-            )
-        )
-        if owned is None:
-            raise NotFound("No such notification.")
     return result.rowcount
+
+
+def open_notification(user_id: int, notification_id: int) -> Notification:
+    """One of the user's notifications, marked read; NotFound for anyone else's."""
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound("No such notification.")
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+        db.session.commit()
+    return notification

@@ -13,7 +13,7 @@ from ..domain.availability import earliest_daily_start, parse_hhmm
 from ..domain.matching import Suggestion, normalize_label, rank_candidates
 from ..extensions import db
 from ..models import Block, PartnerRequest, Partnership, User, pair_key, utcnow
-from . import matching_data
+from . import matching_data, notifications, schedule
 from .errors import Conflict, Invalid, NotFound
 from .profiles import windows_from_json
 
@@ -219,6 +219,14 @@ def send_request(
     except IntegrityError as exc:  # a simultaneous request between the same pair
         db.session.rollback()
         raise Conflict("A request between you two is already pending.") from exc
+    notifications.notify(
+        to_id,
+        "request_received",
+        f"{request.from_user.display_name} asked you to be study partners.",
+        "/requests",
+        dedupe_key=f"request:{request.id}",
+        now=now,
+    )
     return request
 
 
@@ -305,15 +313,8 @@ def _cancel_pending_of_full(user_ids: list[int], now: datetime) -> None:
     )
 
 
-def accept_request(user_id: int, request_id: int, now: datetime) -> Partnership:
-    """Accept a request addressed to the user and start the partnership."""
-    request = _pending_request(request_id, now, to_user_id=user_id)
-    _lock_users(request.from_user_id, request.to_user_id)
-    for uid in (request.from_user_id, request.to_user_id):
-        if matching_data.open_partnership_count(uid) >= _limit():
-            who = "You already have" if uid == user_id else "They already have"
-            raise Conflict(f"{who} a partner; the request cannot be accepted.")
-    requester, accepter = request.from_user, request.to_user
+def _start_partnership(requester: User, accepter: User, now: datetime) -> Partnership:
+    """A new active partnership, its daily time fixed in the accepter's zone."""
     partnership = Partnership(
         user_a_id=requester.id,
         user_b_id=accepter.id,
@@ -325,12 +326,69 @@ def accept_request(user_id: int, request_id: int, now: datetime) -> Partnership:
         status="active",
         created_at=now,
     )
-    request.status = "accepted"
-    request.responded_at = now
     db.session.add(partnership)
     db.session.flush()
     _cancel_pending_of_full([requester.id, accepter.id], now)
+    return partnership
+
+
+def accept_request(user_id: int, request_id: int, now: datetime) -> Partnership:
+    """Accept a request addressed to the user and start the partnership."""
+    request = _pending_request(request_id, now, to_user_id=user_id)
+    _lock_users(request.from_user_id, request.to_user_id)
+    for uid in (request.from_user_id, request.to_user_id):
+        if matching_data.open_partnership_count(uid) >= _limit():
+            who = "You already have" if uid == user_id else "They already have"
+            raise Conflict(f"{who} a partner; the request cannot be accepted.")
+    requester, accepter = request.from_user, request.to_user
+    request.status = "accepted"
+    request.responded_at = now
+    partnership = _start_partnership(requester, accepter, now)
     db.session.commit()
+    notifications.notify(
+        requester.id,
+        "request_accepted",
+        f"{accepter.display_name} accepted your request: you are study partners.",
+        f"/partnerships/{partnership.id}",
+        dedupe_key=f"accepted:{request.id}",
+        now=now,
+    )
+    return partnership
+
+
+def create_auto_partnership(a: int, b: int, now: datetime) -> Partnership | None:
+    """Pair two users the auto-match pool chose; None if either is no longer free."""
+    users = {u.id: u for u in _lock_users(a, b)}
+    if len(users) != 2 or _is_blocked(a, b):
+        return None
+    if any(matching_data.open_partnership_count(uid) >= _limit() for uid in (a, b)):
+        return None
+    if not all(
+        u.profile.auto_match and u.profile.looking_for_partner for u in users.values()
+    ):
+        return None
+    # The one with the lower id proposes, the other's zone fixes the time (as if
+    # they had accepted a request): a stable, explainable rule.
+    partnership = _start_partnership(users[a], users[b], now)
+    db.session.execute(
+        update(PartnerRequest)
+        .where(
+            PartnerRequest.pair_key == pair_key(a, b),
+            PartnerRequest.status == "pending",
+        )
+        .values(status="accepted", responded_at=now)
+    )
+    db.session.commit()
+    for me, other in ((a, b), (b, a)):
+        notifications.notify(
+            me,
+            "auto_matched",
+            f"Auto-match paired you with {users[other].display_name}: "
+            "your daily teach-back hour is set.",
+            f"/partnerships/{partnership.id}",
+            dedupe_key=f"auto:{partnership.id}:{me}",
+            now=now,
+        )
     return partnership
 
 
@@ -371,7 +429,7 @@ def block_user(user_id: int, other_id: int, now: datetime) -> None:
         )
         .values(status="cancelled", responded_at=now)
     )
-    db.session.execute(
+    ended = db.session.scalars(
         update(Partnership)
         .where(
             Partnership.status.in_(matching_data.OPEN_PARTNERSHIP),
@@ -383,7 +441,10 @@ def block_user(user_id: int, other_id: int, now: datetime) -> None:
             ),
         )
         .values(status="ended", ended_at=now, proposal=None, proposed_by_id=None)
-    )
+        .returning(Partnership.id)
+    ).all()
+    for partnership_id in ended:
+        schedule.drop_future_sessions(partnership_id, now, cancel_open=True)
     db.session.commit()
 
 

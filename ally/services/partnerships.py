@@ -13,7 +13,8 @@ from sqlalchemy import or_, select
 from ..domain.availability import AvailabilityError, format_hhmm, parse_hhmm
 from ..domain.timezones import local_date, localize
 from ..extensions import db
-from ..models import Partnership
+from ..models import Partnership, User, utcnow
+from . import notifications, schedule
 from .accounts import clean_timezone
 from .errors import Conflict, Invalid, NotFound
 
@@ -159,13 +160,36 @@ def _apply_schedule(partnership: Partnership, schedule: Mapping[str, Any]) -> No
     partnership.proposed_by_id = None
 
 
+def _describe(values: Mapping[str, Any]) -> str:
+    """A schedule in words, e.g. "19:00 Europe/London, 60 min, 4 turns"."""
+    days = values["weekdays"]
+    when = (
+        "every day"
+        if len(days) == 7
+        else ", ".join(WEEKDAY_NAMES[d] for d in sorted(days))
+    )
+    return (
+        f"{values['daily_time']} {values['timezone']}, {values['session_minutes']} "
+        f"min, {values['turns']} turns, {when}"
+    )
+
+
+def _tell_partner(partnership: Partnership, user_id: int, kind: str, text: str) -> None:
+    """Notify the other member (if they still have an account)."""
+    partner = partnership.partner_of(user_id)
+    if partner is not None:
+        notifications.notify(
+            partner.id, kind, text, f"/partnerships/{partnership.id}", now=utcnow()
+        )
+
+
 def update_partnership(
     user_id: int, partnership_id: int, changes: Mapping[str, Any]
 ) -> tuple[Partnership, bool]:
     """Change a partnership; returns (partnership, schedule_pending).
 
     The meeting link and pause/resume apply at once. A schedule change is a
-    proposal until the other partner sends the same values.
+    proposal until the other partner sends the same values; both are told.
     """
     partnership = get_partnership(user_id, partnership_id)
     unknown = set(changes) - set(SCHEDULE_FIELDS) - set(IMMEDIATE_FIELDS)
@@ -176,9 +200,10 @@ def update_partnership(
         raise Conflict("This partnership has ended.")
     schedule_changes = _clean_schedule(changes)
     immediate = _clean_immediate(changes)
+    old_status = partnership.status
     for name, value in immediate.items():
         setattr(partnership, name, value)
-    pending = False
+    pending, applied, proposed = False, False, False
     if schedule_changes:
         current = schedule_of(partnership)
         wanted = {**current, **schedule_changes}
@@ -193,6 +218,7 @@ def update_partnership(
             # The other partner sent the proposed values (every one of them, and
             # nothing else changed): the change takes effect.
             _apply_schedule(partnership, agreed_schedule)
+            applied = True
         elif wanted == current:
             pending = proposal is not None
         else:
@@ -200,18 +226,61 @@ def update_partnership(
                 k: v for k, v in wanted.items() if current.get(k) != v
             }
             partnership.proposed_by_id = user_id
-            pending = True
+            pending = proposed = True
+    now = utcnow()
+    if applied or partnership.status != old_status:
+        # Stored sessions not yet open follow the new schedule or the pause.
+        schedule.drop_future_sessions(
+            partnership.id, now, cancel_open=partnership.status != "active"
+        )
     db.session.commit()
+    me = db.session.get(User, user_id)
+    if proposed:
+        _tell_partner(
+            partnership,
+            user_id,
+            "schedule_proposed",
+            f"{me.display_name} proposed a new schedule: "
+            f"{_describe({**schedule_of(partnership), **partnership.proposal})}. "
+            "Agree to it on the partnership page.",
+        )
+    if applied:
+        text = f"New schedule in effect: {_describe(schedule_of(partnership))}."
+        _tell_partner(partnership, user_id, "schedule_changed", text)
+        notifications.notify(
+            user_id,
+            "schedule_changed",
+            text,
+            f"/partnerships/{partnership.id}",
+            now=now,
+        )
+    if partnership.status != old_status:
+        verb = "paused" if partnership.status == "paused" else "resumed"
+        _tell_partner(
+            partnership,
+            user_id,
+            f"partnership_{verb}",
+            f"{me.display_name} {verb} your daily teach-back hour.",
+        )
     return partnership, pending
 
 
 def end_partnership(user_id: int, partnership_id: int, now: datetime) -> Partnership:
-    """End a partnership for both partners."""
+    """End a partnership for both partners; sessions not yet begun are called off."""
     partnership = get_partnership(user_id, partnership_id)
     if partnership.status != "ended":
         partnership.status = "ended"
         partnership.ended_at = now
         partnership.proposal = None
         partnership.proposed_by_id = None
+        schedule.drop_future_sessions(partnership.id, now, cancel_open=True)
         db.session.commit()
+        me = db.session.get(User, user_id)
+        _tell_partner(
+            partnership,
+            user_id,
+            "partnership_ended",
+            f"{me.display_name} ended your partnership. You can look for a new "
+            "partner.",
+        )
     return partnership

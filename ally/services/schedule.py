@@ -9,7 +9,13 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import and_, or_, select, tuple_, update
 
-from ..domain.schedule import Occurrence, Schedule, occurrences, turn_lengths
+from ..domain.schedule import (
+    Occurrence,
+    Schedule,
+    occurrences,
+    session_plan,
+    turn_lengths,
+)
 from ..domain.timezones import local_date
 from ..extensions import db
 from ..models import (
@@ -201,7 +207,8 @@ def send_reminders(now: datetime) -> int:
     chosen = [
         (participant, session, user)
         for participant, session, user in due
-        if session.starts_at - timedelta(minutes=user.reminder_minutes) <= now
+        if user.reminder_minutes
+        and session.starts_at - timedelta(minutes=user.reminder_minutes) <= now
     ]
     sent = 0
     for start in range(0, len(chosen), CHUNK):
@@ -258,37 +265,6 @@ def reminder_text(session: TeachSession, user: User, participant) -> str:
     return text
 
 
-def mark_no_shows(now: datetime) -> int:
-    """Sessions still not live N minutes after the start become missed."""
-    grace = timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
-    late = db.session.scalars(
-        select(TeachSession).where(
-            TeachSession.status.in_(("scheduled", "open")),
-            TeachSession.starts_at <= now - grace,
-        )
-    ).all()
-    missed = 0
-    for session in late:
-        result = db.session.execute(
-            update(TeachSession)
-            .where(TeachSession.id == session.id, TeachSession.status == session.status)
-            .values(status="missed", phase="done", version=TeachSession.version + 1)
-        )
-        if result.rowcount != 1:
-            continue  # another process decided first
-        db.session.execute(
-            update(SessionParticipant)
-            .where(
-                SessionParticipant.session_id == session.id,
-                SessionParticipant.joined_at.is_(None),
-            )
-            .values(absent=True)
-        )
-        missed += 1
-    db.session.commit()
-    return missed
-
-
 def _partnership_of_member(user_id: int, partnership_id: int) -> Partnership:
     partnership = db.session.get(Partnership, partnership_id)
     if partnership is None or user_id not in partnership.member_ids():
@@ -302,6 +278,28 @@ def get_session(user_id: int, session_id: int) -> TeachSession:
     if session is None or user_id not in session.member_ids():
         raise NotFound("No such session.")
     return session
+
+
+def plan_of(session: TeachSession) -> list[dict]:
+    """The session's turns: index, teacher and listener ids, phase lengths."""
+    pair = (session.first_teacher_id, session.second_teacher_id)
+    return [
+        {
+            "index": turn.index,
+            "teacher_id": pair[turn.teacher],
+            "listener_id": pair[turn.listener],
+            "teach_seconds": turn.teach_seconds,
+            "rate_seconds": turn.rate_seconds,
+        }
+        for turn in session_plan(
+            session.turns, 0, session.teach_seconds, session.rate_seconds
+        )
+    ]
+
+
+def participant(session_id: int, user_id: int) -> SessionParticipant | None:
+    """One partner's attendance row in a session."""
+    return db.session.get(SessionParticipant, (session_id, user_id))
 
 
 def session_item(session: TeachSession, user_id: int) -> SessionItem:
@@ -529,8 +527,14 @@ def create_extra_session(
     return session
 
 
-def drop_future_sessions(partnership_id: int, now: datetime) -> None:
-    """Forget stored sessions not yet open, so a changed schedule is recomputed."""
+def drop_future_sessions(
+    partnership_id: int, now: datetime, *, cancel_open: bool = False
+) -> None:
+    """Forget stored sessions not yet open, so a changed schedule is recomputed.
+
+    With cancel_open (a pause or an end) a room already open but not begun is
+    called off too.
+    """
     db.session.execute(
         TeachSession.__table__.delete().where(
             and_(
@@ -540,3 +544,19 @@ def drop_future_sessions(partnership_id: int, now: datetime) -> None:
             )
         )
     )
+    if cancel_open:
+        db.session.execute(
+            update(TeachSession)
+            .where(
+                TeachSession.partnership_id == partnership_id,
+                TeachSession.status.in_(("scheduled", "open")),
+                TeachSession.phase == "waiting",
+            )
+            .values(
+                status="cancelled",
+                phase="done",
+                phase_ends_at=None,
+                ended_at=now,
+                version=TeachSession.version + 1,
+            )
+        )

@@ -5,8 +5,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_login import current_user
 
+from ..services.notifications import unread_count
 from ..services.partners import count_incoming
-from . import account, auth, dashboard, partnerships, profile
+from . import (
+    account,
+    auth,
+    dashboard,
+    notifications,
+    partnerships,
+    profile,
+    sessions,
+)
 from . import partners as partner_pages
 from .api import register_api
 from .errors import register_errors
@@ -19,6 +28,8 @@ PAGE_BLUEPRINTS = (
     profile.bp,
     partner_pages.bp,
     partnerships.bp,
+    notifications.bp,
+    sessions.bp,
 )
 
 
@@ -26,7 +37,10 @@ def _navigation_counts() -> dict:
     """Numbers shown in the navigation for a logged-in user."""
     if not current_user.is_authenticated:
         return {}
-    return {"incoming_requests": count_incoming(current_user.id)}
+    return {
+        "incoming_requests": count_incoming(current_user.id),
+        "unread_notifications": unread_count(current_user.id),
+    }
 
 
 def register_web(app: Flask) -> None:

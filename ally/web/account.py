@@ -14,8 +14,13 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..services import accounts, partners, tokens
-from .forms import ChangePasswordForm, DeleteAccountForm, TokenForm
+from ..services import accounts, calendar, partners, tokens
+from .forms import (
+    ChangePasswordForm,
+    DeleteAccountForm,
+    NotificationSettingsForm,
+    TokenForm,
+)
 from .helpers import FORM_ERRORS, attach_error, first_form_error
 
 bp = Blueprint("account", __name__)
@@ -30,8 +35,18 @@ def _render(status: int = 200, new_token: str | None = None, **forms):
     forms.setdefault("password_form", ChangePasswordForm(formdata=None))
     forms.setdefault("token_form", TokenForm(formdata=None))
     forms.setdefault("delete_form", DeleteAccountForm(formdata=None))
+    forms.setdefault(
+        "settings_form",
+        NotificationSettingsForm(
+            formdata=None,
+            reminder_minutes=current_user.reminder_minutes,
+            email_notifications=current_user.email_notifications,
+        ),
+    )
+    feed = current_user.calendar_token
     return render_template(
         "account.html",
+        feed_url=url_for("sessions.feed", token=feed, _external=True) if feed else None,
         tokens=tokens.list_tokens(current_user.id),
         blocks=partners.list_blocks(current_user.id),
         new_token=new_token,
@@ -111,3 +126,46 @@ def delete():
             flash("Your account has been deleted.", "info")
             return redirect(url_for("dashboard.index"))
     return _render(400, delete_form=form)
+
+
+@bp.route("/account/notifications", methods=["POST"])
+@login_required
+def notification_settings():
+    """Save when to be reminded and whether to get e-mail."""
+    form = NotificationSettingsForm()
+    if not form.validate_on_submit():
+        flash(first_form_error(form) or "Check the settings.", "error")
+        return _render(400, settings_form=form)
+    try:
+        accounts.update_notification_settings(
+            current_user.id,
+            form.reminder_minutes.data,
+            bool(form.email_notifications.data),
+        )
+    except FORM_ERRORS as error:
+        attach_error(form, error)
+        return _render(400, settings_form=form)
+    flash("Notification settings saved.", "success")
+    return redirect(url_for("account.settings") + "#notifications")
+
+
+@bp.route("/account/calendar", methods=["POST"])
+@login_required
+def calendar_feed():
+    """Create the private calendar feed, or replace its address (the old one dies)."""
+    if current_user.calendar_token:
+        calendar.reset_feed_token(current_user.id)
+        flash("New calendar address made; the old one no longer works.", "success")
+    else:
+        calendar.feed_token(current_user.id)
+        flash("Calendar feed ready: subscribe to its address.", "success")
+    return redirect(url_for("account.settings") + "#calendar")
+
+
+@bp.route("/account/calendar/revoke", methods=["POST"])
+@login_required
+def revoke_calendar_feed():
+    """Turn the calendar feed off."""
+    calendar.revoke_feed_token(current_user.id)
+    flash("Calendar feed turned off.", "info")
+    return redirect(url_for("account.settings") + "#calendar")

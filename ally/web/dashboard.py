@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user
 
 from ..models import utcnow
-from ..services import partners, partnerships
+from ..services import attendance, partners, partnerships, schedule
 
 bp = Blueprint("dashboard", __name__)
 
@@ -18,9 +18,12 @@ def index():
         return render_template("index.html")
     now = utcnow()
     requests = partners.list_requests(current_user.id, now, status="pending")
+    partnership = partnerships.current_partnership(current_user.id)
     return render_template(
         "dashboard.html",
-        partnership=partnerships.current_partnership(current_user.id),
+        partnership=partnership,
+        next_session=schedule.next_session(current_user.id, now),
+        stats=attendance.attendance(current_user.id, now),
         incoming=[r for r in requests if r.to_user_id == current_user.id],
         outgoing=[r for r in requests if r.from_user_id == current_user.id],
         now=now,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -22,6 +22,28 @@ def local_datetime(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> s
     return value.astimezone(ZoneInfo(tz)).strftime(fmt)
 
 
+def in_zone(value: datetime | None, tz: str, fmt: str = "%H:%M") -> str:
+    """An instant as wall time in a named zone (e.g. the partner's)."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def countdown(delta: timedelta) -> str:
+    """A time left in words: "3 d 4 h", "2 h 05 min", "4 min", "now"."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "now"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{max(minutes, 1)} min"
+
+
 def weekday_names(days: list[int] | None) -> str:
     """ "every day" or "Mon, Wed"."""
     if not days or len(days) == 7:
@@ -35,3 +57,5 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(format_duration, "duration")
     app.add_template_filter(format_hhmm, "hhmm")
     app.add_template_filter(weekday_names, "weekdays")
+    app.add_template_filter(in_zone, "in_zone")
+    app.add_template_filter(countdown, "countdown")

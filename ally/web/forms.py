@@ -177,3 +177,19 @@ class MeetingForm(FlaskForm):
     """The pair's own video-call link."""
 
     meeting_url = StringField("Meeting link", validators=[Optional(), Length(max=500)])
+
+
+REMINDER_CHOICES = [
+    SelectChoice(0, "No reminder"),
+    *(SelectChoice(n, f"{n} minutes before") for n in (5, 10, 15, 30, 60)),
+    SelectChoice(120, "2 hours before"),
+]
+
+
+class NotificationSettingsForm(FlaskForm):
+    """When to be reminded of a session, and whether to get e-mail."""
+
+    reminder_minutes = SelectField(
+        "Remind me", choices=REMINDER_CHOICES, coerce=int, default=10
+    )
+    email_notifications = BooleanField("Also send notifications by e-mail")

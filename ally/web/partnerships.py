@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..domain.timezones import ALL_TIMEZONES
 from ..models import utcnow
-from ..services import partnerships
+from ..services import partnerships, schedule
 from .forms import MeetingForm, ScheduleForm
 from .helpers import FORM_ERRORS, first_form_error
 
@@ -31,6 +33,14 @@ def show(partnership_id: int):
     """One partnership, its schedule in both partners' zones."""
     partnership = partnerships.get_partnership(current_user.id, partnership_id)
     meeting = MeetingForm(formdata=None, meeting_url=partnership.meeting_url)
+    now = utcnow()
+    upcoming = [
+        item
+        for item in schedule.list_sessions(
+            current_user.id, now, now + timedelta(days=7), now
+        )
+        if item.partnership_id == partnership.id and item.status != "cancelled"
+    ]
     return render_template(
         "partnership.html",
         p=partnership,
@@ -39,7 +49,8 @@ def show(partnership_id: int):
         schedule_form=_schedule_form(partnership),
         meeting_form=meeting,
         timezones=ALL_TIMEZONES,
-        now=utcnow(),
+        now=now,
+        upcoming=upcoming,
         daily_time_in=partnerships.daily_time_in,
     )
 

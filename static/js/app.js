@@ -1,4 +1,6 @@
 // Small progressive enhancements for every page (loaded as an ES module).
+import { startCountdowns } from "./countdown.js";
+import { startNotifications } from "./live.js";
 
 // Fill empty time-zone fields with the browser's own zone.
 function defaultTimezones() {
@@ -55,3 +57,5 @@ function compactAvailability() {
 defaultTimezones();
 confirmDestructive();
 compactAvailability();
+startNotifications();
+startCountdowns();

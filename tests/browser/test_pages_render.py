@@ -267,7 +267,7 @@ def test_main_pages_load_without_errors(
         fynn_page.get_by_label("Email").fill("fynn@example.org")
         fynn_page.get_by_label("Password").fill(PASSWORD)
         fynn_page.get_by_role("main").get_by_role("button", name="Log in").click()
-        expect(fynn_page.locator("nav .badge")).to_have_text("1")
+        expect(fynn_page.locator("#incoming-count")).to_have_text("1")
         for name, path in (("dashboard", "/"), ("requests", "/requests")):
             open_clean(fynn_page, fynn_watch, base + path)
             shoot(fynn_page, artifacts_dir, f"pending-{name}")

@@ -142,8 +142,10 @@ def test_two_students_pair_up(new_context, live_server, artifacts_dir: Path) -> 
 
     # 5. Blake sees the badge and the request, and accepts.
     blake.goto(f"{base}/")
-    badge = blake.get_by_role("navigation", name="Main").locator(".badge")
-    expect(badge).to_have_text("1")
+    nav = blake.get_by_role("navigation", name="Main")
+    expect(nav.locator("#incoming-count")).to_have_text("1")
+    # The request also arrived as a notification.
+    expect(nav.locator("#unread-count")).to_have_text("1")
     shoot(blake, artifacts_dir, "06-blake-dashboard-pending")
     blake.get_by_role("link", name=re.compile(r"^Requests")).click()
     request_card = blake.locator("article.request").filter(has_text="Alex")
@@ -155,7 +157,7 @@ def test_two_students_pair_up(new_context, live_server, artifacts_dir: Path) -> 
     expect(blake.get_by_role("heading", name="Partnership with Alex")).to_be_visible()
     shoot(blake, artifacts_dir, "08-blake-partnership")
     expect(
-        blake.get_by_role("navigation", name="Main").locator(".badge")
+        blake.get_by_role("navigation", name="Main").locator("#incoming-count")
     ).to_have_count(0)
 
     # 6. Both dashboards show the partnership, each in their own zone.
@@ -179,6 +181,12 @@ def test_two_students_pair_up(new_context, live_server, artifacts_dir: Path) -> 
         f"Daily teach-back hour at {new_york} your time (America/New_York)"
     )
     expect(alex_card).to_contain_text("18:00 for Blake (Europe/London)")
+    # Alex was told, and the first session is on the dashboard with a countdown.
+    expect(alex.locator("#unread-count")).to_have_text("1")
+    expect(alex.locator("#next-session")).to_contain_text(
+        re.compile(r"(you teach|Blake teaches) first")
+    )
+    expect(alex.locator("#next-session .countdown")).not_to_be_empty()
     shoot(alex, artifacts_dir, "10-alex-dashboard-partners")
 
     # 7. The same pages on a phone.

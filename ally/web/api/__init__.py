@@ -7,12 +7,21 @@ from flask import Flask
 from ...extensions import csrf
 from .base import AllyApi, ErrorResponsesPlugin
 from .views_accounts import blp as accounts_blp
+from .views_notifications import blp as notifications_blp
 from .views_partners import blp as partners_blp
 from .views_partnerships import blp as partnerships_blp
+from .views_sessions import blp as sessions_blp
 from .views_topics import blp as topics_blp
 
 PREFIX = "/api/v1"
-BLUEPRINTS = (accounts_blp, topics_blp, partners_blp, partnerships_blp)
+BLUEPRINTS = (
+    accounts_blp,
+    topics_blp,
+    partners_blp,
+    partnerships_blp,
+    sessions_blp,
+    notifications_blp,
+)
 
 
 def register_api(app: Flask) -> AllyApi:

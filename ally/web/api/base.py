@@ -50,6 +50,8 @@ CONFLICT_OPERATIONS = frozenset(
         ("post", "/partner-requests/{request_id}/decline"),
         ("post", "/partner-requests/{request_id}/cancel"),
         ("patch", "/partnerships/{partnership_id}"),
+        ("post", "/partnerships/{partnership_id}/sessions"),
+        ("put", "/sessions/{session_id}/topic"),
     }
 )
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...models import PartnerRequest, Partnership, User, utcnow
-from ...services import partnerships
+from ...models import PartnerRequest, Partnership, TeachSession, User, utcnow
+from ...services import partnerships, schedule
+from ...services.schedule import SessionItem
 
 
 def public_user(user: User | None) -> dict[str, Any] | None:
@@ -69,4 +70,59 @@ def partnership_json(partnership: Partnership, viewer: User) -> dict[str, Any]:
         "proposal": partnership.proposal,
         "proposed_by_id": partnership.proposed_by_id,
         "pending": partnership.proposal is not None,
+    }
+
+
+def session_item_json(item: SessionItem, partners: dict[int, User]) -> dict[str, Any]:
+    """A session in the list: stored, or computed from the schedule (id null)."""
+    return {
+        "id": item.id,
+        "partnership_id": item.partnership_id,
+        "local_date": item.local_date,
+        "starts_at": item.starts_at,
+        "ends_at": item.ends_at,
+        "status": item.status,
+        "kind": item.kind,
+        "first_teacher_id": item.first_teacher_id,
+        "partner": public_user(partners.get(item.partner_id)),
+    }
+
+
+def session_json(session: TeachSession, viewer: User) -> dict[str, Any]:
+    """One session seen by one of its partners, with its plan and attendance."""
+    partner = session.partnership.partner_of(viewer.id)
+    item = schedule.session_item(session, viewer.id)
+    names = {u.id: u.display_name for u in (viewer, partner) if u is not None}
+    participants = [
+        {
+            "user_id": p.user_id,
+            "display_name": names.get(p.user_id),
+            "planned_topic": p.planned_topic,
+            "joined_at": p.joined_at,
+            "absent": p.absent,
+        }
+        for p in session.participants
+    ]
+    return {
+        **session_item_json(item, {partner.id: partner} if partner else {}),
+        "phase": session.phase,
+        "turn": session.current_turn,
+        "phase_ends_at": session.phase_ends_at,
+        "started_at": session.started_at,
+        "ended_at": session.ended_at,
+        "meeting_url": session.partnership.meeting_url,
+        "participants": participants,
+        "plan": schedule.plan_of(session),
+    }
+
+
+def notification_json(notification) -> dict[str, Any]:
+    """A notification as the API lists it."""
+    return {
+        "id": notification.id,
+        "kind": notification.kind,
+        "text": notification.text,
+        "url": notification.url,
+        "created_at": notification.created_at,
+        "read_at": notification.read_at,
     }

@@ -214,3 +214,101 @@ class BlockOut(ma.Schema):
 
 class BlockList(ma.Schema):
     items = fields.List(fields.Nested(BlockOut))
+
+
+class SessionArgs(ma.Schema):
+    start = fields.AwareDateTime(
+        data_key="from",
+        metadata={"description": "ISO 8601 instant with offset (default: 7 days ago)"},
+    )
+    end = fields.AwareDateTime(
+        data_key="to",
+        metadata={"description": "ISO 8601 instant with offset (default: in 14 days)"},
+    )
+
+
+class SessionItemOut(ma.Schema):
+    id = Int(
+        allow_none=True,
+        metadata={"description": "null for an upcoming session not stored yet"},
+    )
+    partnership_id = Int()
+    local_date = fields.Date(
+        metadata={"description": "Date in the partnership's time zone"}
+    )
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    status = fields.String(
+        metadata={
+            "description": "scheduled, open, live, completed, missed or cancelled"
+        }
+    )
+    kind = fields.String(metadata={"description": "scheduled or extra"})
+    first_teacher_id = Int(allow_none=True)
+    partner = fields.Nested(PublicUser, allow_none=True)
+
+
+class SessionList(ma.Schema):
+    items = fields.List(fields.Nested(SessionItemOut))
+
+
+class ParticipantOut(ma.Schema):
+    user_id = Int()
+    display_name = fields.String(allow_none=True)
+    planned_topic = fields.String(allow_none=True)
+    joined_at = fields.AwareDateTime(allow_none=True)
+    absent = fields.Boolean()
+
+
+class PlannedTurnOut(ma.Schema):
+    index = Int()
+    teacher_id = Int(allow_none=True)
+    listener_id = Int(allow_none=True)
+    teach_seconds = Int()
+    rate_seconds = Int()
+
+
+class SessionOut(SessionItemOut):
+    phase = fields.String(metadata={"description": "waiting, teaching, rating, done"})
+    turn = Int(metadata={"description": "Index of the current turn"})
+    phase_ends_at = fields.AwareDateTime(allow_none=True)
+    started_at = fields.AwareDateTime(allow_none=True)
+    ended_at = fields.AwareDateTime(allow_none=True)
+    meeting_url = fields.String(allow_none=True)
+    participants = fields.List(fields.Nested(ParticipantOut))
+    plan = fields.List(fields.Nested(PlannedTurnOut))
+
+
+class PlannedTopicIn(ma.Schema):
+    title = fields.String(
+        required=True, allow_none=True, validate=validate.Length(max=120)
+    )
+
+
+class ExtraSessionIn(ma.Schema):
+    turns = Int(strict=True, validate=validate.OneOf([2, 4, 6]))
+    teach_seconds = Int(strict=True)
+    rate_seconds = Int(strict=True)
+
+
+class NotificationOut(ma.Schema):
+    id = Int()
+    kind = fields.String()
+    text = fields.String()
+    url = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    read_at = fields.AwareDateTime(allow_none=True)
+
+
+class NotificationArgs(ma.Schema):
+    unread = fields.Boolean(metadata={"description": "true: only unread ones"})
+    limit = Int(validate=validate.Range(min=1, max=200))
+
+
+class NotificationList(ma.Schema):
+    items = fields.List(fields.Nested(NotificationOut))
+    unread = Int(metadata={"description": "How many are unread in all"})
+
+
+class ReadOut(ma.Schema):
+    marked = Int()

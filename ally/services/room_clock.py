@@ -1,0 +1,115 @@
+"""The room's clock: phase deadlines and no-shows, applied by the scheduler.
+
+The server owns the clock. Each job run loads the sessions whose deadline has
+passed, lets `domain.room` decide what happened (replaying every deadline at
+its own instant after downtime), and stores it with a compare-and-set on the
+row's version, so a second scheduler, a racing `finish_turn` or a repeated run
+changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..domain import room as rules
+from ..extensions import db
+from ..models import SessionParticipant, TeachSession
+
+CHUNK = 500
+
+
+def room_of(session: TeachSession) -> rules.Room:
+    """The domain state of a stored session."""
+    return rules.Room(
+        status=session.status,
+        phase=session.phase,
+        turn=session.current_turn,
+        turns=session.turns,
+        teach_seconds=session.teach_seconds,
+        rate_seconds=session.rate_seconds,
+        starts_at=session.starts_at,
+        phase_ends_at=session.phase_ends_at,
+    )
+
+
+def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -> bool:
+    """Compare-and-set the session's state; False if someone else moved it first."""
+    values = {
+        "status": new.status,
+        "phase": new.phase,
+        "current_turn": new.turn,
+        "phase_ends_at": new.phase_ends_at,
+        "version": session.version + 1,
+    }
+    for step in steps:
+        if step.kind == "teaching_started" and step.turn == 0:
+            values["started_at"] = step.at
+        if step.kind in ("completed", "missed", "cancelled"):
+            values["ended_at"] = step.at
+    result = db.session.execute(
+        update(TeachSession)
+        .where(TeachSession.id == session.id, TeachSession.version == session.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def advance_due(now: datetime) -> int:
+    """Move every session whose phase deadline has passed; returns how many moved."""
+    due_ids = list(
+        db.session.scalars(
+            select(TeachSession.id)
+            .where(
+                TeachSession.phase_ends_at <= now,
+                TeachSession.status.in_(("open", "live")),
+            )
+            .order_by(TeachSession.phase_ends_at)
+        )
+    )
+    moved = 0
+    for start in range(0, len(due_ids), CHUNK):
+        sessions = db.session.scalars(
+            select(TeachSession).where(
+                TeachSession.id.in_(due_ids[start : start + CHUNK])
+            )
+        ).all()
+        for session in sessions:
+            new, steps = rules.advance(room_of(session), now)
+            if steps and save_room(session, new, steps):
+                moved += 1
+        db.session.commit()
+        db.session.expire_all()
+    return moved
+
+
+def mark_no_shows(now: datetime) -> int:
+    """Sessions still waiting for someone after the grace time become missed."""
+    grace = timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
+    late = db.session.scalars(
+        select(TeachSession).where(
+            TeachSession.status.in_(("scheduled", "open")),
+            TeachSession.phase == "waiting",
+            TeachSession.starts_at <= now - grace,
+        )
+    ).all()
+    missed = 0
+    for session in late:
+        new, steps = rules.no_show(room_of(session), now, grace)
+        if not steps or not save_room(session, new, steps):
+            continue  # both are there (teaching starts), or another process decided
+        # Whoever never came in is recorded as absent (attendance is visible).
+        db.session.execute(
+            update(SessionParticipant)
+            .where(
+                SessionParticipant.session_id == session.id,
+                SessionParticipant.joined_at.is_(None),
+            )
+            .values(absent=True)
+        )
+        missed += 1
+    db.session.commit()
+    return missed
