@@ -14,6 +14,7 @@ from datetime import datetime
 from .extensions import db
 from .models import JobRun
 from .services import mailer, matching_pool, partners, room_clock, schedule
+from .services.sql import upsert
 
 
 def open_sessions(now: datetime) -> int:
@@ -68,10 +69,14 @@ def run_job(name: str, now: datetime) -> int:
     """Run one job by name and record when it ran."""
     function, _ = JOBS[name]
     result = function(now)
-    run = db.session.get(JobRun, name)
-    if run is None:
-        db.session.add(JobRun(job_id=name, last_run_at=now))
-    else:
-        run.last_run_at = now
+    # One statement, so two first-ever runs at once cannot both insert.
+    db.session.execute(
+        upsert(
+            JobRun.__table__,
+            ["job_id"],
+            {"job_id": name, "last_run_at": now},
+            ["last_run_at"],
+        )
+    )
     db.session.commit()
     return result

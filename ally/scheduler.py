@@ -16,6 +16,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from .extensions import db
 from .jobs import JOBS, run_job
@@ -79,18 +80,35 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
 
 
 class SingleSchedulerLock:
-    """A PostgreSQL session advisory lock held for the life of one connection."""
+    """A PostgreSQL session advisory lock held for the life of one connection.
+
+    The connection is in autocommit mode, so it never sits "idle in
+    transaction" (a server timeout for those would silently drop the lock).
+    """
 
     def __init__(self, url) -> None:
-        self.engine = create_engine(url)
+        self.engine = create_engine(
+            url, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+        )
         self.connection = None
 
     def try_acquire(self) -> bool:
-        """Take the lock if free; keeps the connection open while held."""
-        connection = self.engine.connect()
-        held = connection.execute(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
-        ).scalar()
+        """Take the lock if free; keeps the connection open while held.
+
+        A database that cannot be reached right now is not fatal: the standby
+        logs it and tries again at its next poll.
+        """
+        connection = None
+        try:
+            connection = self.engine.connect()
+            held = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+            ).scalar()
+        except DBAPIError:
+            log.warning("scheduler: database unavailable, will retry", exc_info=True)
+            if connection is not None:
+                connection.invalidate()
+            return False
         if held:
             self.connection = connection
             return True
@@ -108,8 +126,15 @@ class SingleSchedulerLock:
     def release(self) -> None:
         """Drop the lock and its connection."""
         if self.connection is not None:
-            self.connection.close()
+            try:
+                self.connection.close()
+            except DBAPIError:
+                self.connection.invalidate()
             self.connection = None
+
+    def dispose(self) -> None:
+        """Close the engine's pool for good."""
+        self.release()
         self.engine.dispose()
 
 
@@ -135,27 +160,35 @@ def start_in_background(app: Flask) -> tuple[threading.Thread, threading.Event]:
 
 
 def run_scheduler_process(app: Flask, stop: threading.Event, poll: float = 2.0) -> None:
-    """Run the scheduler until `stop`; on PostgreSQL only while holding the lock."""
+    """Run the scheduler until `stop`; on PostgreSQL only while holding the lock.
+
+    A process that loses the lock (its connection died) stops its jobs and
+    goes back to waiting as a standby, so there is never more than one runner
+    and a standby stays available.
+    """
     with app.app_context():
         url = db.engine.url
     lock = SingleSchedulerLock(url) if url.get_backend_name() == "postgresql" else None
     try:
-        if lock is not None:
-            log.info("scheduler: waiting for the advisory lock (standby)")
-            while not stop.is_set() and not lock.try_acquire():
-                stop.wait(poll)
-            if stop.is_set():
-                return
-            log.info("scheduler: lock acquired, running jobs")
-        scheduler = build_scheduler(app)
-        scheduler.start()
-        try:
-            while not stop.wait(poll):
-                if lock is not None and not lock.alive():
-                    log.error("scheduler: lost the database lock; stopping")
-                    break
-        finally:
-            scheduler.shutdown(wait=True)
+        while not stop.is_set():
+            if lock is not None:
+                log.info("scheduler: waiting for the advisory lock (standby)")
+                while not stop.is_set() and not lock.try_acquire():
+                    stop.wait(poll)
+                if stop.is_set():
+                    return
+                log.info("scheduler: lock acquired, running jobs")
+            scheduler = build_scheduler(app)
+            scheduler.start()
+            try:
+                while not stop.wait(poll):
+                    if lock is not None and not lock.alive():
+                        log.error("scheduler: lost the database lock; standing by")
+                        break
+            finally:
+                scheduler.shutdown(wait=True)
+            if lock is not None:
+                lock.release()
     finally:
         if lock is not None:
-            lock.release()
+            lock.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 HELD = frozenset({"completed", "live"})
 MISSED = "missed"
@@ -17,6 +17,17 @@ class Meeting:
     local_date: date
     status: str
     absent: bool  # this user never came in
+    # Orders several sessions of one day (a scheduled one and an extra one).
+    starts_at: datetime | None = None
+
+    def order(self) -> tuple:
+        """Chronological, and the same whatever order the meetings came in."""
+        return (
+            self.local_date,
+            self.starts_at is not None,
+            self.starts_at,
+            self.status,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ def summarize(meetings: Iterable[Meeting], today: date, days: int = 7) -> Attend
     stopping at the first missed one (cancelled ones are skipped). Attendance is
     over sessions that were held or missed: attended unless this user was absent.
     """
-    ordered = sorted(meetings, key=lambda m: m.local_date)
+    ordered = sorted(meetings, key=Meeting.order)
     by_day: dict[date, list[Meeting]] = {}
     for meeting in ordered:
         by_day.setdefault(meeting.local_date, []).append(meeting)

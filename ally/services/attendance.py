@@ -37,7 +37,7 @@ def attendance(user_id: int, now: datetime, days: int = 7) -> Attendance:
         )
     ).all()
     meetings = [
-        Meeting(local_date(starts_at, user.timezone), status, bool(absent))
+        Meeting(local_date(starts_at, user.timezone), status, bool(absent), starts_at)
         for starts_at, status, absent in rows
     ]
     return summarize(meetings, local_date(now, user.timezone), days)

@@ -262,7 +262,17 @@ def _pending_request(request_id: int, now: datetime, **owner) -> PartnerRequest:
 
 
 def _lock_users(*user_ids: int) -> list[User]:
-    """Load and, on PostgreSQL, lock the users so limits hold under concurrency."""
+    """Load and lock the users so partnership limits hold under concurrency."""
+    if db.engine.dialect.name == "sqlite":
+        # SQLite has no row locks (FOR UPDATE is ignored): a no-op write takes
+        # the database's write lock, so no other writer interleaves with the
+        # checks that follow and they see every earlier commit.
+        db.session.execute(
+            update(User)
+            .where(User.id.in_(user_ids))
+            .values(auth_version=User.auth_version)
+            .execution_options(synchronize_session=False)
+        )
     return list(
         db.session.scalars(
             select(User)
@@ -336,6 +346,9 @@ def accept_request(user_id: int, request_id: int, now: datetime) -> Partnership:
     """Accept a request addressed to the user and start the partnership."""
     request = _pending_request(request_id, now, to_user_id=user_id)
     _lock_users(request.from_user_id, request.to_user_id)
+    db.session.refresh(request)
+    if request.status != "pending":  # answered by a racing request meanwhile
+        raise Conflict(f"This request is no longer pending (it was {request.status}).")
     for uid in (request.from_user_id, request.to_user_id):
         if matching_data.open_partnership_count(uid) >= _limit():
             who = "You already have" if uid == user_id else "They already have"

@@ -161,11 +161,15 @@ def open_rooms(now: datetime) -> int:
             TeachSession.starts_at <= now + _opens_before(),
         )
         .values(status="open", version=TeachSession.version + 1)
-        .returning(TeachSession.id, TeachSession.partnership_id)
+        .returning(TeachSession.id, TeachSession.starts_at)
     ).all()
     db.session.commit()
-    if opened:
-        _announce_open([session_id for session_id, _ in opened], now)
+    # A room opened late (after downtime) for an hour already past its no-show
+    # time is not announced: "starts soon" would be false.
+    grace = timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
+    fresh = [session_id for session_id, starts in opened if starts + grace > now]
+    if fresh:
+        _announce_open(fresh, now)
     return len(opened)
 
 

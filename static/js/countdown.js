@@ -14,11 +14,10 @@ function words(ms) {
   return `${minutes}:${String(seconds).padStart(2, "0")}`;
 }
 
+// Elements are looked up on every tick: parts of the page may be replaced.
 export function startCountdowns() {
-  const items = [...document.querySelectorAll("[data-countdown]")];
-  if (!items.length) return;
   const tick = () => {
-    for (const el of items) {
+    for (const el of document.querySelectorAll("[data-countdown]")) {
       const target = Date.parse(el.dataset.countdown);
       const serverNow = el.dataset.serverNow ? Date.parse(el.dataset.serverNow) : null;
       if (el.dataset.offset === undefined) {

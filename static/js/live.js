@@ -36,13 +36,64 @@ function bumpUnread() {
   badge.hidden = false;
 }
 
+// The same markup as templates/notifications.html renders for one item.
 function prependToList(item) {
   const list = document.getElementById("notification-list");
   if (!list) return;
+  const token = document.querySelector("input[name=csrf_token]");
   const entry = document.createElement("li");
   entry.className = "notification unread";
-  entry.textContent = item.text;
+  const form = document.createElement("form");
+  form.method = "post";
+  form.className = "inline";
+  form.action = list.dataset.openUrl.replace(/\/0\/open$/, `/${item.id}/open`);
+  if (token) {
+    const hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "csrf_token";
+    hidden.value = token.value;
+    form.append(hidden);
+  }
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.className = "link";
+  const label = document.createElement("span");
+  label.className = "visually-hidden";
+  label.textContent = "Unread: ";
+  button.append(label, document.createTextNode(item.text));
+  form.append(button);
+  const when = document.createElement("time");
+  when.dateTime = item.created_at;
+  when.textContent = new Date(item.created_at).toLocaleString([], {
+    weekday: "short", day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit",
+  });
+  const small = document.createElement("small");
+  small.className = "muted";
+  small.append(when);
+  entry.append(form, small);
   list.prepend(entry);
+  document.getElementById("no-notifications")?.remove();
+}
+
+// Kinds that change what the dashboard shows about the next session.
+const SCHEDULE_KINDS = new Set([
+  "request_accepted", "auto_matched", "schedule_changed", "partnership_paused",
+  "partnership_resumed", "partnership_ended", "session_open",
+]);
+
+// Refresh the dashboard's schedule cards in place (no reload, toasts stay).
+async function refreshDashboard() {
+  const ids = ["next-session", "partnership-card"];
+  if (!ids.some((id) => document.getElementById(id))) return;
+  const response = await fetch(window.location.href, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const id of ids) {
+    const now = document.getElementById(id);
+    const next = fresh.getElementById(id);
+    if (now && next) now.replaceWith(next);
+  }
+  document.dispatchEvent(new CustomEvent("ally:content-replaced"));
 }
 
 // Live notifications: badge, toast, and the list when it is on screen.
@@ -52,5 +103,6 @@ export function startNotifications() {
     bumpUnread();
     showToast(item);
     prependToList(item);
+    if (SCHEDULE_KINDS.has(item.kind)) refreshDashboard();
   });
 }
