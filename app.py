@@ -6,14 +6,24 @@ DATABASE_URL (SQLite in instance/ by default), applying pending migrations first
 
 from __future__ import annotations
 
-import argparse
+import os
 
-from ally import create_app
-from ally.database import upgrade_database
-from ally.extensions import socketio
-from ally.models import utcnow
-from ally.scheduler import scheduler_enabled, start_in_background
-from ally.services.demo import DEMO_PASSWORD, seed_demo
+# gevent must patch the standard library before anything else imports it.
+if os.environ.get("ALLY_ASYNC_MODE", "threading") == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import argparse  # noqa: E402
+import socket  # noqa: E402
+
+from ally import create_app  # noqa: E402
+from ally.database import upgrade_database  # noqa: E402
+from ally.extensions import socketio  # noqa: E402
+from ally.models import utcnow  # noqa: E402
+from ally.scheduler import scheduler_enabled, start_in_background  # noqa: E402
+from ally.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
+from ally.services.presence import clear_instance  # noqa: E402
 
 app = create_app()
 
@@ -29,6 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     upgrade_database(app)
+    # Sockets are listed in the database under this server's name; a restart
+    # forgets the ones its previous run left behind.
+    if not os.environ.get("ALLY_INSTANCE"):
+        app.config["ALLY_INSTANCE"] = f"{socket.gethostname()}:{args.port}"
+    with app.app_context():
+        clear_instance(app.config["ALLY_INSTANCE"])
     if args.demo:
         with app.app_context():
             users = seed_demo(utcnow())

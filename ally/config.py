@@ -37,6 +37,9 @@ class Defaults:
 
     # Ally's own settings (each may be set as an environment variable).
     ALLY_SCHEDULER = "on"
+    # How Socket.IO serves: "threading" (Werkzeug) or "gevent" (needs gevent,
+    # and app.py patches the standard library first). See docs/performance.md.
+    ALLY_ASYNC_MODE = "threading"
     ALLY_AUTH_RATE_LIMIT = "10 per minute"
     ALLY_MAX_PARTNERSHIPS = 1
     ALLY_REQUEST_TTL_DAYS = 7
@@ -45,6 +48,8 @@ class Defaults:
     ALLY_MIN_RATE_SECONDS = 30
     ALLY_SUGGESTION_LIMIT = 20
     ALLY_SOCKET_ORIGINS = ""  # extra allowed origins, comma separated
+    # This server's name in the live_sockets table (app.py sets host:port).
+    ALLY_INSTANCE = "local"
     ALLY_COOKIE_SECURE = False
     ALLY_BASE_URL = ""  # e.g. https://ally.example.org, for links in e-mails
     ALLY_SMTP_HOST = ""  # e-mail is off when empty

@@ -2,6 +2,7 @@
 
 from .notification import JobRun, Notification
 from .partner import Block, PartnerRequest, Partnership, pair_key
+from .room import LiveSocket, Rating, Signal, Turn
 from .teach_session import SessionParticipant, TeachSession
 from .topic import Topic
 from .types import UTCDateTime, utcnow
@@ -11,13 +12,17 @@ __all__ = [
     "ApiToken",
     "Block",
     "JobRun",
+    "LiveSocket",
     "Notification",
     "PartnerRequest",
     "Partnership",
     "Profile",
+    "Rating",
     "SessionParticipant",
+    "Signal",
     "TeachSession",
     "Topic",
+    "Turn",
     "UTCDateTime",
     "User",
     "pair_key",

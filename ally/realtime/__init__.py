@@ -14,15 +14,16 @@ from ..extensions import socketio
 
 def init_realtime(app: Flask) -> None:
     """Bind Socket.IO; cross-origin sockets are refused unless configured."""
-    from . import connection
+    from . import connection, room_events
 
     origins = [o.strip() for o in app.config["ALLY_SOCKET_ORIGINS"].split(",")]
     socketio.init_app(
         app,
-        async_mode="threading",
+        async_mode=app.config["ALLY_ASYNC_MODE"],
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
         # None = same origin only (Flask-SocketIO compares with the Host header).
         cors_allowed_origins=[o for o in origins if o] or None,
     )
     # init_app made a new server: the handlers go on it (every app gets its own).
     connection.register_handlers()
+    room_events.register_handlers()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from flask import request
+import logging
+
+from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import join_room
 
 from ..extensions import db, socketio
-from ..models import User
-from ..services import tokens
+from ..models import User, utcnow
+from ..services import presence, room, tokens
 from .emit import user_room
-from .identity import forget_socket, remember_socket
+
+log = logging.getLogger(__name__)
 
 
 def _socket_user(auth: object) -> User | None:
@@ -27,16 +30,24 @@ def on_connect(auth: object = None) -> None:
     """Any client connects: only a logged-in user; the socket joins their room."""
     user = _socket_user(auth)
     if user is None:
-        db.session.remove()
         raise ConnectionRefusedError("unauthorized")
-    remember_socket(request.sid, user.id, user.auth_version)
+    presence.register_socket(
+        request.sid,
+        user.id,
+        user.auth_version,
+        current_app.config["ALLY_INSTANCE"],
+        utcnow(),
+    )
     join_room(user_room(user.id))
-    db.session.remove()
 
 
 def on_disconnect(reason: object = None) -> None:
-    """A socket closed: forget whose it was."""
-    forget_socket(request.sid)
+    """A socket closed: forget it, and tell its session's room it left."""
+    try:
+        room.socket_closed(request.sid, utcnow())
+    except Exception:  # noqa: BLE001 - a closing socket must never raise
+        db.session.rollback()
+        log.exception("cleanup of socket %s failed", request.sid)
 
 
 def register_handlers() -> None:

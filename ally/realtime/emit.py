@@ -37,3 +37,21 @@ def _emit(event: str, payload: dict[str, Any], room: str) -> None:
         socketio.emit(event, payload, to=room)
     except Exception:  # noqa: BLE001 - logged, never raised into a use case
         log.exception("could not emit %s to %s", event, room)
+
+
+def enter_session_room(sid: str, session_id: int) -> None:
+    """Put one socket (of this process) into a session's room."""
+    socketio.server.enter_room(sid, session_room(session_id), namespace="/")
+
+
+def leave_session_room(sid: str, session_id: int) -> None:
+    """Take one socket (of this process) out of a session's room."""
+    socketio.server.leave_room(sid, session_room(session_id), namespace="/")
+
+
+def disconnect_socket(sid: str) -> None:
+    """Close a socket, on whichever process holds it (through the queue if any)."""
+    try:
+        socketio.server.disconnect(sid, namespace="/")
+    except Exception:  # noqa: BLE001 - an already closed socket is fine
+        log.exception("could not disconnect %s", sid)

@@ -12,7 +12,7 @@ from ..domain.passwords import password_problem
 from ..domain.timezones import is_valid_timezone
 from ..extensions import db
 from ..models import Partnership, Profile, User, utcnow
-from . import schedule
+from . import presence, schedule
 from .errors import Conflict, Invalid, NotFound, Unauthorized
 
 MAX_EMAIL = 254
@@ -117,6 +117,7 @@ def end_all_logins(user_id: int) -> None:
         .values(auth_version=User.auth_version + 1)
     )
     db.session.commit()
+    presence.disconnect_user(user_id)
 
 
 REMINDER_CHOICES = (0, 5, 10, 15, 30, 60, 120)
@@ -149,7 +150,15 @@ def change_password(user_id: int, current: str, new: str) -> User:
     user.set_password(new)
     user.auth_version += 1
     db.session.commit()
+    # Sockets opened under the old password close (and are refused if they
+    # send anything before they do: their auth_version no longer matches).
+    presence.disconnect_user(user_id)
     return user
+
+
+def logged_out(user_id: int) -> int:
+    """A user logged out: their open sockets close; returns how many."""
+    return presence.disconnect_user(user_id)
 
 
 def delete_account(user_id: int, password: str) -> None:

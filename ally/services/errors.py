@@ -38,3 +38,31 @@ class Unauthorized(ServiceError):
 
     code = "unauthorized"
     status = 401
+
+
+class Forbidden(ServiceError):
+    """A participant acting outside their role (the teacher rating, say)."""
+
+    code = "forbidden"
+    status = 403
+
+
+class WrongPhase(ServiceError):
+    """The room is not in the phase this event belongs to."""
+
+    code = "wrong_phase"
+    status = 409
+
+
+class AlreadyRated(ServiceError):
+    """A different rating for a turn that already has one."""
+
+    code = "already_rated"
+    status = 409
+
+
+class RateLimited(ServiceError):
+    """Too many events too fast."""
+
+    code = "rate_limited"
+    status = 429

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from ..domain import room as rules
 from ..extensions import db
 from ..models import SessionParticipant, TeachSession
+from . import room_state, turns
 
 CHUNK = 500
 
@@ -55,7 +56,11 @@ def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    # Same transaction: the turns change with the session or not at all.
+    turns.record_steps(session, steps)
+    return True
 
 
 def advance_due(now: datetime) -> int:
@@ -77,12 +82,16 @@ def advance_due(now: datetime) -> int:
                 TeachSession.id.in_(due_ids[start : start + CHUNK])
             )
         ).all()
+        changed = []
         for session in sessions:
             new, steps = rules.advance(room_of(session), now)
             if steps and save_room(session, new, steps):
-                moved += 1
+                changed.append(session.id)
         db.session.commit()
         db.session.expire_all()
+        for session_id in changed:
+            room_state.publish(session_id, now)
+        moved += len(changed)
     return moved
 
 
@@ -96,7 +105,7 @@ def mark_no_shows(now: datetime) -> int:
             TeachSession.starts_at <= now - grace,
         )
     ).all()
-    missed = 0
+    missed: list[int] = []
     for session in late:
         new, steps = rules.no_show(room_of(session), now, grace)
         if not steps or not save_room(session, new, steps):
@@ -110,6 +119,8 @@ def mark_no_shows(now: datetime) -> int:
             )
             .values(absent=True)
         )
-        missed += 1
+        missed.append(session.id)
     db.session.commit()
-    return missed
+    for session_id in missed:
+        room_state.publish(session_id, now)
+    return len(missed)

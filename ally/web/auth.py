@@ -73,6 +73,8 @@ def logout():
     """Log out of this browser."""
     # CSRFProtect has already checked the token of this POST. Clear the session
     # first: logout_user() leaves a flag in it that deletes the remember cookie.
+    if current_user.is_authenticated:
+        accounts.logged_out(current_user.id)
     session.clear()
     logout_user()
     flash("You are logged out.", "info")

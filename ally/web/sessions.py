@@ -17,7 +17,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from ..models import utcnow
-from ..services import calendar, partnerships, schedule, topics
+from ..services import calendar, partnerships, schedule, session_report, topics
 from .helpers import FORM_ERRORS
 
 bp = Blueprint("sessions", __name__)
@@ -143,3 +143,27 @@ def feed(token: str):
     response = Response(calendar.user_feed(user, utcnow()), mimetype=ICS)
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
+
+
+@bp.route("/sessions/<int:session_id>/room")
+@login_required
+def room(session_id: int):
+    """The live teach-back room (the page talks to the server over Socket.IO)."""
+    session = schedule.get_session(current_user.id, session_id)
+    partner = session.partnership.partner_of(current_user.id)
+    return render_template(
+        "room.html",
+        s=session,
+        partner=partner,
+        partnership=session.partnership,
+        my_topics=topics.list_topics(current_user.id),
+        now=utcnow(),
+    )
+
+
+@bp.route("/sessions/<int:session_id>/summary")
+@login_required
+def summary(session_id: int):
+    """After the session: every turn with its rating, note, jargon and signals."""
+    report = session_report.report(current_user.id, session_id)
+    return render_template("session_summary.html", r=report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...models import PartnerRequest, Partnership, TeachSession, User, utcnow
-from ...services import partnerships, schedule
+from ...services import partnerships, schedule, session_report
 from ...services.schedule import SessionItem
 
 
@@ -113,6 +113,33 @@ def session_json(session: TeachSession, viewer: User) -> dict[str, Any]:
         "meeting_url": session.partnership.meeting_url,
         "participants": participants,
         "plan": schedule.plan_of(session),
+        "turns": [
+            {
+                "index": t.index,
+                "teacher_id": t.teacher_id,
+                "listener_id": t.listener_id,
+                "topic": t.topic,
+                "started_at": t.started_at,
+                "teach_ends_at": t.teach_ends_at,
+                "ended_at": t.ended_at,
+                "simplicity": t.simplicity,
+                "note": t.note,
+                "jargon": t.jargon,
+                "rated_at": t.rated_at,
+                "summary": t.summary,
+                "self_simplicity": t.self_simplicity,
+                "signals": [
+                    {
+                        "kind": x.kind,
+                        "word": x.word,
+                        "at": x.at,
+                        "offset_ms": x.offset_ms,
+                    }
+                    for x in t.signals
+                ],
+            }
+            for t in session_report.report(viewer.id, session.id).turns
+        ],
     }
 
 

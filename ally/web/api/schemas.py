@@ -268,6 +268,30 @@ class PlannedTurnOut(ma.Schema):
     rate_seconds = Int()
 
 
+class SignalOut(ma.Schema):
+    kind = fields.String(metadata={"description": "jargon, lost, slower or clear"})
+    word = fields.String(allow_none=True)
+    at = fields.AwareDateTime()
+    offset_ms = Int(metadata={"description": "Milliseconds since the turn began"})
+
+
+class TurnOut(ma.Schema):
+    index = Int()
+    teacher_id = Int(allow_none=True)
+    listener_id = Int(allow_none=True)
+    topic = fields.String(allow_none=True)
+    started_at = fields.AwareDateTime(allow_none=True)
+    teach_ends_at = fields.AwareDateTime(allow_none=True)
+    ended_at = fields.AwareDateTime(allow_none=True)
+    simplicity = Int(allow_none=True, metadata={"description": "The listener's 1-5"})
+    note = fields.String()
+    jargon = fields.List(fields.String())
+    rated_at = fields.AwareDateTime(allow_none=True)
+    summary = fields.String(allow_none=True)
+    self_simplicity = Int(allow_none=True)
+    signals = fields.List(fields.Nested(SignalOut))
+
+
 class SessionOut(SessionItemOut):
     phase = fields.String(metadata={"description": "waiting, teaching, rating, done"})
     turn = Int(metadata={"description": "Index of the current turn"})
@@ -277,6 +301,7 @@ class SessionOut(SessionItemOut):
     meeting_url = fields.String(allow_none=True)
     participants = fields.List(fields.Nested(ParticipantOut))
     plan = fields.List(fields.Nested(PlannedTurnOut))
+    turns = fields.List(fields.Nested(TurnOut))
 
 
 class PlannedTopicIn(ma.Schema):

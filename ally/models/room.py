@@ -1,0 +1,115 @@
+"""The live room: turns, listener signals, ratings, and the sockets present."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+
+class Turn(db.Model):
+    """One explanation in a session: who teaches, the topic, phase instants."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("session_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("teach_sessions.id", ondelete="CASCADE")
+    )
+    index: Mapped[int] = mapped_column(Integer)
+    # A deleted teacher's explanations (and the ratings they received) go with
+    # them; a deleted listener's ratings stay, without a name.
+    teacher_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    listener_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    topic: Mapped[str | None] = mapped_column(String(120))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The teaching deadline while teaching, then when teaching really ended.
+    teach_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The rating deadline while rating, then when rating really ended.
+    rating_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[str | None] = mapped_column(String(600))
+    summary_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    self_simplicity: Mapped[int | None] = mapped_column(Integer)
+    self_rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    rating: Mapped[Rating | None] = relationship(
+        back_populates="turn", uselist=False, viewonly=True
+    )
+
+
+class Signal(db.Model):
+    """A live listener reaction during a turn, kept with its offset in the turn."""
+
+    __tablename__ = "signals"
+    __table_args__ = (Index("ix_signals_turn_at", "turn_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("teach_sessions.id", ondelete="CASCADE"), index=True
+    )
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(10))  # jargon, lost, slower, clear
+    word: Mapped[str | None] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    offset_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Rating(db.Model):
+    """The listener's verdict on one turn: simplicity 1–5, a note, jargon words."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    turn_id: Mapped[int] = mapped_column(
+        ForeignKey("turns.id", ondelete="CASCADE"), unique=True
+    )
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("teach_sessions.id", ondelete="CASCADE"), index=True
+    )
+    rater_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    teacher_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    simplicity: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    jargon: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    turn: Mapped[Turn] = relationship(back_populates="rating")
+
+
+class LiveSocket(db.Model):
+    """An open Socket.IO connection: whose, which server, which room it is in.
+
+    Shared through the database so every web process sees who is present, and
+    so a logout can reach a user's sockets on any process.
+    """
+
+    __tablename__ = "live_sockets"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    instance: Mapped[str] = mapped_column(String(100), index=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teach_sessions.id", ondelete="CASCADE"), index=True
+    )
+    auth_version: Mapped[int] = mapped_column(Integer)
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

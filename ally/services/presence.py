@@ -1,0 +1,104 @@
+"""Who is connected and who is in which room, shared through the database.
+
+Each accepted socket gets a row (sid, user, the server instance holding it, the
+user's auth_version at connect time, the session whose room it joined). Every
+web process sees the same rows, so presence and logouts work across processes.
+A server that starts removes the rows left by its own earlier run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from ..extensions import db
+from ..models import LiveSocket, User
+from ..realtime.emit import disconnect_socket
+from .errors import Forbidden
+
+
+def register_socket(
+    sid: str, user_id: int, auth_version: int, instance: str, now: datetime
+) -> None:
+    """Record a newly accepted socket."""
+    db.session.merge(
+        LiveSocket(
+            sid=sid,
+            user_id=user_id,
+            instance=instance,
+            auth_version=auth_version,
+            session_id=None,
+            connected_at=now,
+        )
+    )
+    db.session.commit()
+
+
+def forget_socket(sid: str) -> int | None:
+    """Drop a closed socket; returns the session whose room it was in, if any."""
+    row = db.session.get(LiveSocket, sid)
+    if row is None:
+        return None
+    session_id = row.session_id
+    db.session.delete(row)
+    db.session.commit()
+    return session_id
+
+
+def socket_owner(sid: str) -> int | None:
+    """Whose socket this is (whether or not their login is still valid)."""
+    return db.session.scalar(select(LiveSocket.user_id).where(LiveSocket.sid == sid))
+
+
+def socket_user(sid: str) -> int:
+    """The user of a socket whose login is still valid, else Forbidden.
+
+    A password change or "log out everywhere" bumps the user's auth_version:
+    events from sockets opened before it are refused.
+    """
+    row = db.session.execute(
+        select(LiveSocket.user_id, LiveSocket.auth_version, User.auth_version)
+        .join(User, User.id == LiveSocket.user_id)
+        .where(LiveSocket.sid == sid)
+    ).first()
+    if row is None or row[1] != row[2]:
+        raise Forbidden("This connection's login has ended; log in again.")
+    return row[0]
+
+
+def set_socket_session(sid: str, session_id: int | None) -> None:
+    """Record which session's room a socket is in (None: none)."""
+    db.session.execute(
+        update(LiveSocket).where(LiveSocket.sid == sid).values(session_id=session_id)
+    )
+
+
+def online_user_ids(session_id: int) -> set[int]:
+    """Users with at least one socket in the session's room."""
+    return set(
+        db.session.scalars(
+            select(LiveSocket.user_id).where(LiveSocket.session_id == session_id)
+        )
+    )
+
+
+def disconnect_user(user_id: int) -> int:
+    """Close every socket of a user (logout, password change); returns how many."""
+    sids = list(
+        db.session.scalars(select(LiveSocket.sid).where(LiveSocket.user_id == user_id))
+    )
+    # The disconnect handler (on whichever process holds the socket) removes
+    # each row and tells the room the user left.
+    for sid in sids:
+        disconnect_socket(sid)
+    return len(sids)
+
+
+def clear_instance(instance: str) -> int:
+    """Forget the sockets a previous run of this server instance left behind."""
+    result = db.session.execute(
+        delete(LiveSocket).where(LiveSocket.instance == instance)
+    )
+    db.session.commit()
+    return result.rowcount

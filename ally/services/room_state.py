@@ -1,0 +1,104 @@
+"""The room's snapshot (DESIGN.md §6) and pushing it to the session's room."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Rating, Signal, TeachSession, Turn, User
+from ..realtime.emit import emit_to_session
+from . import presence
+from .schedule import plan_of
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC, or None."""
+    return value.isoformat() if value is not None else None
+
+
+def snapshot(session: TeachSession, now: datetime) -> dict[str, Any]:
+    """The full state of a session's room, as every client receives it."""
+    rows = {
+        turn.index: turn
+        for turn in db.session.scalars(
+            select(Turn).where(Turn.session_id == session.id)
+        )
+    }
+    ratings = dict(
+        db.session.execute(
+            select(Rating.turn_id, Rating.simplicity).where(
+                Rating.session_id == session.id
+            )
+        ).all()
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for turn_id, kind, n in db.session.execute(
+        select(Signal.turn_id, Signal.kind, func.count())
+        .where(Signal.session_id == session.id)
+        .group_by(Signal.turn_id, Signal.kind)
+    ):
+        counts.setdefault(turn_id, {})[kind] = n
+    members = list(session.member_ids())
+    names = dict(
+        db.session.execute(
+            select(User.id, User.display_name).where(User.id.in_(members))
+        ).all()
+    )
+    online = presence.online_user_ids(session.id)
+    turns = []
+    for planned in plan_of(session):
+        row = rows.get(planned["index"])
+        turns.append(
+            {
+                "index": planned["index"],
+                "teacher_id": planned["teacher_id"],
+                "listener_id": planned["listener_id"],
+                "topic": row.topic if row else None,
+                "started_at": iso(row.started_at) if row else None,
+                "teach_ends_at": iso(row.teach_ends_at) if row else None,
+                "rating_ends_at": iso(row.rating_ends_at) if row else None,
+                "ended_at": iso(row.ended_at) if row else None,
+                "simplicity": ratings.get(row.id) if row else None,
+                "summary": row.summary if row else None,
+                # Additive: the teacher's own rating, shown once the turn is
+                # over so it cannot sway the listener's.
+                "self_simplicity": (
+                    row.self_simplicity if row and row.ended_at else None
+                ),
+                # Additive: signals so far by kind (a reconnecting page's tally).
+                "signals": counts.get(row.id, {}) if row else {},
+            }
+        )
+    return {
+        "session_id": session.id,
+        "status": session.status,
+        "phase": session.phase,
+        "turn": session.current_turn,
+        "server_time": iso(now),
+        "starts_at": iso(session.starts_at),
+        "phase_ends_at": iso(session.phase_ends_at),
+        "participants": [
+            {"user_id": uid, "display_name": names.get(uid), "online": uid in online}
+            for uid in members
+        ],
+        "turns": turns,
+        # Additive fields.
+        "version": session.version,
+        "turns_total": session.turns,
+        "teach_seconds": session.teach_seconds,
+        "rate_seconds": session.rate_seconds,
+        "meeting_url": session.partnership.meeting_url,
+    }
+
+
+def publish(session_id: int, now: datetime) -> dict[str, Any] | None:
+    """Push the current snapshot to everyone in the session's room."""
+    session = db.session.get(TeachSession, session_id)
+    if session is None:
+        return None
+    state = snapshot(session, now)
+    emit_to_session(session_id, "session_state", state)
+    return state

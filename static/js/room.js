@@ -1,0 +1,407 @@
+// The teach-back room. The server owns the clock and the state: this page
+// shows the latest snapshot, computes time left from server timestamps, and
+// sends events (each answered by an acknowledgement).
+import { liveSocket } from "./live.js";
+
+const root = document.getElementById("room");
+const sessionId = Number(root.dataset.sessionId);
+const me = Number(root.dataset.me);
+const partnerName = root.dataset.partnerName;
+const $ = (id) => document.getElementById(id);
+
+let state = null;
+let clockOffset = 0; // server clock minus this browser's clock, in ms
+let lastAnnounced = "";
+const sentWords = {}; // turn -> jargon words this listener flagged
+const ratings = {}; // turn -> the listener's rating (from `rated`)
+const reflected = {}; // turn -> {self: bool, summary: bool} for my own turns
+
+const socket = liveSocket();
+
+// --- talking to the server -------------------------------------------------
+
+function send(event, payload) {
+  return new Promise((resolve) => {
+    socket.timeout(10000).emit(event, { session_id: sessionId, ...payload }, (err, ack) => {
+      if (err) {
+        showError("The server did not answer; check your connection.");
+        resolve({ ok: false });
+        return;
+      }
+      if (!ack.ok) showError(ack.message);
+      resolve(ack);
+    });
+  });
+}
+
+function join() {
+  send("join_session", {}).then((ack) => {
+    if (ack.ok) {
+      $("reconnecting").hidden = true;
+      render(ack.state);
+    }
+  });
+}
+
+socket.on("connect", join);
+if (socket.connected) join();
+socket.on("disconnect", () => {
+  $("reconnecting").hidden = false;
+});
+socket.on("connect_error", () => {
+  $("reconnecting").hidden = false;
+});
+socket.on("session_state", (snapshot) => {
+  if (snapshot.session_id === sessionId) render(snapshot);
+});
+socket.on("presence", (event) => {
+  if (event.session_id !== sessionId || !state) return;
+  for (const p of state.participants) if (p.user_id === event.user_id) p.online = event.online;
+  renderPresence();
+});
+socket.on("signal", (event) => {
+  if (event.session_id !== sessionId || !state) return;
+  const turn = state.turns[event.turn];
+  if (turn) turn.signals = { ...turn.signals, [event.kind]: (turn.signals[event.kind] || 0) + 1 };
+  if (isTeacher(event.turn)) addToFeed(event);
+  renderTally();
+});
+socket.on("rated", (event) => {
+  if (event.session_id !== sessionId) return;
+  ratings[event.turn] = event;
+  if (state) render(state);
+});
+
+// --- who am I in a turn ------------------------------------------------------
+
+function turnOf(index) {
+  return state && state.turns[index];
+}
+function isTeacher(index) {
+  const turn = turnOf(index);
+  return Boolean(turn) && turn.teacher_id === me;
+}
+function isListener(index) {
+  const turn = turnOf(index);
+  return Boolean(turn) && turn.listener_id === me;
+}
+function nameOf(userId) {
+  if (userId === me) return "You";
+  const p = state.participants.find((x) => x.user_id === userId);
+  return p ? p.display_name : partnerName;
+}
+function serverNow() {
+  return Date.now() + clockOffset;
+}
+
+// --- rendering -------------------------------------------------------------
+
+function render(snapshot) {
+  if (state && snapshot.version !== undefined && state.version > snapshot.version) return;
+  state = snapshot;
+  clockOffset = Date.parse(snapshot.server_time) - Date.now();
+  renderPresence();
+  renderPhase();
+  renderViews();
+  renderTurns();
+  renderTally();
+  tick();
+}
+
+function renderPresence() {
+  const partner = state.participants.find((p) => p.user_id !== me);
+  const online = Boolean(partner && partner.online);
+  $("partner-presence").className = `dot ${online ? "online" : "offline"}`;
+  $("partner-presence-text").textContent = online
+    ? `${partnerName} is in the room`
+    : `${partnerName} is not in the room`;
+}
+
+function phaseText() {
+  const turn = turnOf(state.turn);
+  const number = `Turn ${state.turn + 1} of ${state.turns.length}`;
+  if (state.status === "missed") return "This session was missed.";
+  if (state.status === "cancelled") return "This session was called off.";
+  if (state.phase === "done") return "Session complete.";
+  if (state.phase === "waiting") {
+    if (state.phase_ends_at) return "Both here — teaching starts at the start time.";
+    return `Waiting for both of you. ${nameOf(state.turns[0].teacher_id)} teach${state.turns[0].teacher_id === me ? "" : "es"} first.`;
+  }
+  const topic = turn && turn.topic ? `: ${turn.topic}` : "";
+  if (state.phase === "teaching") {
+    return `${number} — ${isTeacher(state.turn) ? "you teach" : `${nameOf(turn.teacher_id)} teaches`}${topic}`;
+  }
+  return `${number} — rating${topic}`;
+}
+
+function renderPhase() {
+  const text = phaseText();
+  $("phase-label").textContent = text;
+  if (text !== lastAnnounced) {
+    $("phase-announcer").textContent = text;
+    lastAnnounced = text;
+  }
+  const next = state.phase === "rating" ? state.turn + 1 : state.turn;
+  const upcoming = turnOf(next);
+  $("turn-line").textContent =
+    state.phase !== "done" && upcoming && state.phase === "rating"
+      ? `Next: ${nameOf(upcoming.teacher_id)} teach${upcoming.teacher_id === me ? "" : "es"}${upcoming.topic ? ` ${upcoming.topic}` : ""}.`
+      : "";
+}
+
+function topicTarget() {
+  if (state.status !== "open" && state.status !== "live" && state.status !== "scheduled") return null;
+  if (state.phase === "done") return null;
+  const first = state.turn + (state.phase === "rating" ? 1 : 0);
+  for (let i = first; i < Math.min(first + 2, state.turns.length); i += 1) {
+    if (isTeacher(i)) return i;
+  }
+  return null;
+}
+
+function windowOpen(index) {
+  const turn = turnOf(index);
+  if (!turn || !turn.teach_ends_at) return false;
+  const teachingOver = index < state.turn || state.phase !== "teaching";
+  if (!teachingOver) return false;
+  return serverNow() <= Date.parse(turn.teach_ends_at) + state.rate_seconds * 1000;
+}
+
+// The latest turn I taught whose reflection (self-rating, summary) is still open.
+function reflectTurn() {
+  for (let i = state.turns.length - 1; i >= 0; i -= 1) {
+    if (!isTeacher(i) || !turnOf(i).started_at) continue;
+    const done = reflected[i] || {};
+    if (windowOpen(i) && !(done.self && done.summary)) return i;
+    return null;
+  }
+  return null;
+}
+
+function renderViews() {
+  const live = state.status === "live";
+  const teaching = live && state.phase === "teaching";
+  const rating = live && state.phase === "rating";
+  $("teacher-view").hidden = !(teaching && isTeacher(state.turn));
+  $("listener-view").hidden = !(teaching && isListener(state.turn));
+  const rated = ratings[state.turn] || (turnOf(state.turn) || {}).simplicity;
+  $("rate-form").hidden = !(rating && isListener(state.turn) && !rated);
+  if (!$("rate-form").hidden) {
+    const words = sentWords[state.turn] || [];
+    const box = $("rate-jargon");
+    if (!box.value && words.length) box.value = words.join(", ");
+  }
+  const reflect = reflectTurn();
+  $("reflect-view").hidden = reflect === null && !(rating && isTeacher(state.turn));
+  $("reflect-view").dataset.turn = String(reflect ?? state.turn);
+  const done = reflected[reflect ?? state.turn] || {};
+  $("self-rate-form").hidden = Boolean(done.self);
+  $("summary-form").hidden = Boolean(done.summary);
+  renderTheirRating(reflect ?? state.turn);
+  $("done-view").hidden = !(state.phase === "done" && state.status === "completed");
+  const target = topicTarget();
+  const form = $("topic-form");
+  form.hidden = target === null || (teaching && target === state.turn && Boolean(turnOf(target).topic));
+  form.dataset.turn = String(target ?? "");
+  const input = $("topic-input");
+  if (target !== null && document.activeElement !== input && !input.value) {
+    input.value = turnOf(target).topic || "";
+  }
+}
+
+// The partner's rating of my turn shows only after I rated myself.
+function renderTheirRating(index) {
+  const box = $("their-rating");
+  const rating = ratings[index];
+  const simplicity = rating ? rating.simplicity : (turnOf(index) || {}).simplicity;
+  if (!simplicity || !isTeacher(index)) {
+    box.hidden = true;
+    return;
+  }
+  if (!(reflected[index] || {}).self) {
+    box.hidden = false;
+    box.textContent = `${partnerName} has rated this turn — rate yourself to see it.`;
+    return;
+  }
+  box.hidden = false;
+  const note = rating && rating.note ? ` “${rating.note}”` : "";
+  box.textContent = `${partnerName} rated it ${simplicity}/5.${note}`;
+}
+
+function renderTurns() {
+  const list = $("turns-list");
+  list.replaceChildren();
+  state.turns.forEach((turn, index) => {
+    const item = document.createElement("li");
+    const now = index === state.turn && state.phase !== "done" && state.phase !== "waiting";
+    item.className = turn.ended_at ? "turn done" : now ? "turn now" : "turn";
+    const who = turn.teacher_id === me ? "You" : nameOf(turn.teacher_id);
+    let text = `${who}${turn.topic ? ` — ${turn.topic}` : ""}`;
+    const hidden = isTeacher(index) && !(reflected[index] || {}).self && windowOpen(index);
+    if (turn.simplicity && !hidden) text += ` · ${turn.simplicity}/5`;
+    item.textContent = text;
+    if (now) item.setAttribute("aria-current", "step");
+    list.append(item);
+  });
+}
+
+function renderTally() {
+  if (!state) return;
+  const turn = turnOf(state.turn) || { signals: {} };
+  for (const li of $("tally").querySelectorAll("li")) {
+    li.querySelector("strong").textContent = String((turn.signals || {})[li.dataset.kind] || 0);
+  }
+}
+
+function addToFeed(event) {
+  const item = document.createElement("li");
+  item.className = `signal-item signal-${event.kind}`;
+  const labels = { jargon: "Jargon", lost: "Lost me", slower: "Slower", clear: "Clear" };
+  item.textContent = event.word ? `${labels[event.kind]}: “${event.word}”` : labels[event.kind];
+  $("signal-feed").prepend(item);
+}
+
+// --- the clock ----------------------------------------------------------------
+
+function phaseWindow() {
+  const turn = turnOf(state.turn) || {};
+  if (state.phase === "teaching") return [turn.started_at, state.phase_ends_at];
+  if (state.phase === "rating") return [turn.teach_ends_at, state.phase_ends_at];
+  if (state.phase === "waiting") return [null, state.phase_ends_at || state.starts_at];
+  return [null, null];
+}
+
+function tick() {
+  if (!state) return;
+  const [start, end] = phaseWindow();
+  if (!end) {
+    $("countdown").textContent = state.phase === "done" ? "✓" : "--:--";
+    $("progress").style.width = state.phase === "done" ? "100%" : "0%";
+    return;
+  }
+  const left = Math.max(0, Date.parse(end) - serverNow());
+  const total = Math.floor(left / 1000);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, "0");
+  $("countdown").textContent = hours ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `${minutes}:${seconds}`;
+  if (start) {
+    const span = Date.parse(end) - Date.parse(start);
+    const done = span > 0 ? 1 - left / span : 1;
+    $("progress").style.width = `${Math.min(100, Math.max(0, done * 100)).toFixed(1)}%`;
+  } else {
+    $("progress").style.width = "0%";
+  }
+}
+setInterval(() => {
+  tick();
+  if (state && !$("reflect-view").hidden && reflectTurn() === null && state.phase !== "rating") renderViews();
+}, 250);
+
+// --- actions -----------------------------------------------------------------
+
+function sendSignal(kind) {
+  const payload = { kind };
+  if (kind === "jargon") {
+    const word = $("jargon-word").value.trim();
+    if (word) {
+      payload.word = word;
+      (sentWords[state.turn] ||= []).includes(word) || sentWords[state.turn].push(word);
+    }
+    $("jargon-word").value = "";
+  }
+  send("signal", payload).then((ack) => {
+    if (ack.ok) {
+      const counts = turnOf(state.turn).signals || {};
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      $("sent-count").textContent = `Sent: ${total} signal${total === 1 ? "" : "s"} this turn.`;
+    }
+  });
+}
+
+$("jargon-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendSignal("jargon");
+});
+for (const button of document.querySelectorAll("button.signal")) {
+  button.addEventListener("click", () => sendSignal(button.dataset.kind));
+}
+document.addEventListener("keydown", (event) => {
+  if ($("listener-view").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
+  if (typing) return;
+  const kind = { j: "jargon", l: "lost", s: "slower", c: "clear" }[event.key.toLowerCase()];
+  if (!kind) return;
+  event.preventDefault();
+  sendSignal(kind);
+});
+
+$("finish-turn").addEventListener("click", () => send("finish_turn", {}));
+
+$("topic-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const title = $("topic-input").value.trim();
+  if (title) send("set_topic", { title });
+});
+
+$("rate-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const chosen = $("rate-form").querySelector("input[name=simplicity]:checked");
+  if (!chosen) {
+    showError("Choose how simple it was, from 1 to 5.");
+    return;
+  }
+  const jargon = $("rate-jargon").value.split(",").map((w) => w.trim()).filter(Boolean);
+  send("rate", {
+    turn: state.turn,
+    simplicity: Number(chosen.value),
+    note: $("rate-note").value,
+    jargon,
+  }).then((ack) => {
+    if (ack.ok) {
+      $("rate-form").reset();
+      $("rate-jargon").value = "";
+    }
+  });
+});
+
+$("self-rate-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const chosen = $("self-rate-form").querySelector("input[name=self]:checked");
+  if (!chosen) return;
+  const turn = Number($("reflect-view").dataset.turn);
+  send("self_rate", { turn, simplicity: Number(chosen.value) }).then((ack) => {
+    if (ack.ok || ack.error === "already_rated") {
+      (reflected[turn] ||= {}).self = true;
+      renderViews();
+      renderTurns();
+    }
+  });
+});
+
+$("summary-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const turn = Number($("reflect-view").dataset.turn);
+  const text = $("summary-text").value.trim();
+  if (!text) return;
+  send("summary", { turn, text }).then((ack) => {
+    if (ack.ok) {
+      (reflected[turn] ||= {}).summary = true;
+      $("summary-text").value = "";
+      renderViews();
+    }
+  });
+});
+
+// --- errors -------------------------------------------------------------------
+
+let errorTimer = null;
+function showError(message) {
+  const box = $("room-error");
+  box.textContent = message;
+  box.hidden = false;
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(() => {
+    box.hidden = true;
+  }, 6000);
+}
