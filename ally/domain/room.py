@@ -175,11 +175,16 @@ def advance(room: Room, now: datetime) -> tuple[Room, list]:
 
 
 def no_show(room: Room, now: datetime, grace: timedelta) -> tuple[Room, list]:
-    """Still waiting `grace` after the start: the session is missed."""
+    """Still waiting `grace` after the start: the session is missed.
+
+    Like every deadline, it is stamped at the instant it fell due, not when a
+    (possibly late) job noticed it.
+    """
     if room.status in ("scheduled", "open") and room.phase == "waiting":
-        if now >= room.starts_at + grace and room.phase_ends_at is None:
+        due = room.starts_at + grace
+        if now >= due and room.phase_ends_at is None:
             missed = replace(room, status="missed", phase="done", phase_ends_at=None)
-            return missed, [Step("missed", 0, now)]
+            return missed, [Step("missed", 0, due)]
     return room, []
 
 

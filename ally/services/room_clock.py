@@ -78,9 +78,9 @@ def advance_due(now: datetime) -> int:
     moved = 0
     for start in range(0, len(due_ids), CHUNK):
         sessions = db.session.scalars(
-            select(TeachSession).where(
-                TeachSession.id.in_(due_ids[start : start + CHUNK])
-            )
+            select(TeachSession)
+            .where(TeachSession.id.in_(due_ids[start : start + CHUNK]))
+            .execution_options(populate_existing=True)
         ).all()
         changed = []
         for session in sessions:
@@ -99,11 +99,13 @@ def mark_no_shows(now: datetime) -> int:
     """Sessions still waiting for someone after the grace time become missed."""
     grace = timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
     late = db.session.scalars(
-        select(TeachSession).where(
+        select(TeachSession)
+        .where(
             TeachSession.status.in_(("scheduled", "open")),
             TeachSession.phase == "waiting",
             TeachSession.starts_at <= now - grace,
         )
+        .execution_options(populate_existing=True)
     ).all()
     missed: list[int] = []
     for session in late:
