@@ -189,6 +189,9 @@ def run_scheduler_process(app: Flask, stop: threading.Event, poll: float = 2.0) 
                 scheduler.shutdown(wait=True)
             if lock is not None:
                 lock.release()
+                # The process that lost its connection is the suspect one: give
+                # the standby (polling every `poll` seconds) the first chance.
+                stop.wait(3 * poll)
     finally:
         if lock is not None:
             lock.dispose()

@@ -63,6 +63,7 @@ def test_get_me_exact_shape(client, ann, headers):
         "looking_for_partner": True,
         "auto_match": False,
         "availability": [{"start": "18:00", "end": "22:00", "weekdays": None}],
+        "allowed_terms": [],
     }
 
 
@@ -80,6 +81,7 @@ def test_patch_every_field(client, ann, headers):
             {"start": "22:00", "end": "01:00"},
             {"start": "07:00", "end": "08:30", "weekdays": [0, 2, 4]},
         ],
+        "allowed_terms": ["angiotensin", "  Renin ", "renin", ""],
     }
     response = client.patch(f"{API}/me", json=body, headers=headers)
     assert response.status_code == 200
@@ -98,6 +100,7 @@ def test_patch_every_field(client, ann, headers):
             {"start": "07:00", "end": "08:30", "weekdays": [0, 2, 4]},
             {"start": "22:00", "end": "01:00", "weekdays": None},
         ],
+        "allowed_terms": ["angiotensin", "Renin"],
     }
     # Persisted, not only echoed.
     again = client.get(f"{API}/me", headers=headers).get_json()

@@ -188,6 +188,17 @@ def no_show(room: Room, now: datetime, grace: timedelta) -> tuple[Room, list]:
     return room, []
 
 
+def settle(room: Room, now: datetime, grace: timedelta) -> tuple[Room, list]:
+    """Everything that has fallen due by now: phase deadlines, then a no-show.
+
+    Every entry point (an event, a join, a job) settles the room first, so the
+    outcome never depends on which of them came first.
+    """
+    room, steps = advance(room, now)
+    room, more = no_show(room, now, grace)
+    return room, steps + more
+
+
 def cancel(room: Room, now: datetime) -> tuple[Room, list]:
     """Call off a session that has not started."""
     if room.status not in ("scheduled", "open") or room.phase != "waiting":

@@ -16,7 +16,10 @@ class Turn(db.Model):
     """One explanation in a session: who teaches, the topic, phase instants."""
 
     __tablename__ = "turns"
-    __table_args__ = (UniqueConstraint("session_id", "index"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "index"),
+        Index("ix_turns_teacher_topic", "teacher_id", "topic_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(
@@ -32,6 +35,8 @@ class Turn(db.Model):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     topic: Mapped[str | None] = mapped_column(String(120))
+    # The topic with case and spacing folded: reviews group turns by it.
+    topic_key: Mapped[str | None] = mapped_column(String(120))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The teaching deadline while teaching, then when teaching really ended.
     teach_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -42,6 +47,8 @@ class Turn(db.Model):
     summary_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     self_simplicity: Mapped[int | None] = mapped_column(Integer)
     self_rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Jargon signals the listener sent during this turn (counted when it ends).
+    jargon_flags: Mapped[int] = mapped_column(Integer, default=0)
 
     rating: Mapped[Rating | None] = relationship(
         back_populates="turn", uselist=False, viewonly=True

@@ -66,6 +66,8 @@ class Profile(db.Model):
     availability: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     looking_for_partner: Mapped[bool] = mapped_column(default=True)
     auto_match: Mapped[bool] = mapped_column(default=False)
+    # Terms this student must use (e.g. "angiotensin"): not flagged as rare.
+    allowed_terms: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )

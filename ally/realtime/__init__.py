@@ -15,14 +15,15 @@ from ..extensions import socketio
 def init_realtime(app: Flask) -> None:
     """Bind Socket.IO; cross-origin sockets are refused unless configured."""
     from . import connection, room_events
+    from .origins import origin_check
 
     origins = [o.strip() for o in app.config["ALLY_SOCKET_ORIGINS"].split(",")]
     socketio.init_app(
         app,
         async_mode=app.config["ALLY_ASYNC_MODE"],
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
-        # None = same origin only (Flask-SocketIO compares with the Host header).
-        cors_allowed_origins=[o for o in origins if o] or None,
+        # The site's own origin always; ALLY_SOCKET_ORIGINS adds others.
+        cors_allowed_origins=origin_check(origins) if any(origins) else None,
     )
     # init_app made a new server: the handlers go on it (every app gets its own).
     connection.register_handlers()

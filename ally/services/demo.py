@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import User
 from . import accounts, partners, profiles, topics
+from .demo_history import seed_history
 
 DEMO_PASSWORD = "teach-back-demo"
 
@@ -73,5 +74,6 @@ def seed_demo(now: datetime) -> tuple[DemoUser, ...]:
     request = partners.send_request(
         users[0].id, users[1].id, "Daily RAAS and cardio teach-backs?", now
     )
-    partners.accept_request(users[1].id, request.id, now)
+    partnership = partners.accept_request(users[1].id, request.id, now)
+    seed_history(partnership, now)
     return DEMO_USERS

@@ -67,6 +67,11 @@ def socket_user(sid: str) -> int:
     return row[0]
 
 
+def socket_session(sid: str) -> int | None:
+    """The session whose room a socket is in, if any."""
+    return db.session.scalar(select(LiveSocket.session_id).where(LiveSocket.sid == sid))
+
+
 def set_socket_session(sid: str, session_id: int | None) -> None:
     """Record which session's room a socket is in (None: none)."""
     db.session.execute(

@@ -25,6 +25,8 @@ MAX_EXAM = 80
 MAX_SUBJECTS = 12
 MAX_SUBJECT = 40
 MAX_BIO = 1000
+MAX_TERMS = 200
+MAX_TERM = 40
 EARLIEST_EXAM_DATE = date(2000, 1, 1)
 LATEST_EXAM_DATE = date(2100, 12, 31)
 PROFILE_FIELDS = frozenset(
@@ -38,6 +40,7 @@ PROFILE_FIELDS = frozenset(
         "availability",
         "looking_for_partner",
         "auto_match",
+        "allowed_terms",
     }
 )
 
@@ -144,6 +147,33 @@ def _clean_exam_date(value: Any) -> date | None:
     return value
 
 
+def clean_terms(raw: Any) -> list[str]:
+    """The allow-list: terms from a list or a comma/newline separated text."""
+    if isinstance(raw, str):
+        raw = [part for chunk in raw.split("\n") for part in chunk.split(",")]
+    if not isinstance(raw, list):
+        raise Invalid("Give the terms as a list.", field="allowed_terms")
+    terms: list[str] = []
+    seen: set[str] = set()
+    for item in raw:
+        if not isinstance(item, str):
+            raise Invalid("Each term must be text.", field="allowed_terms")
+        term = " ".join(item.split())
+        if not term:
+            continue
+        if len(term) > MAX_TERM:
+            raise Invalid(
+                f"Terms are limited to {MAX_TERM} characters: {term[:MAX_TERM]}…",
+                field="allowed_terms",
+            )
+        if term.casefold() not in seen:
+            seen.add(term.casefold())
+            terms.append(term)
+    if len(terms) > MAX_TERMS:
+        raise Invalid(f"At most {MAX_TERMS} terms.", field="allowed_terms")
+    return terms
+
+
 def _clean_flag(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise Invalid(f"{field} must be true or false.", field=field)
@@ -165,6 +195,7 @@ def clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
         "availability": clean_availability,
         "looking_for_partner": lambda v: _clean_flag(v, "looking_for_partner"),
         "auto_match": lambda v: _clean_flag(v, "auto_match"),
+        "allowed_terms": clean_terms,
     }
     return {name: cleaners[name](value) for name, value in changes.items()}
 

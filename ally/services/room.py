@@ -16,11 +16,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..domain import room as rules
 from ..domain.rate_limit import TokenBucket
+from ..domain.review import topic_key
 from ..extensions import db
 from ..models import Rating, SessionParticipant, Signal, TeachSession, Turn, User
 from ..realtime.emit import (
@@ -46,6 +47,7 @@ MAX_JARGON_WORDS = 20
 # Listener signals: about 5 a second per user, a short burst allowed.
 SIGNAL_RATE, SIGNAL_BURST = 5.0, 8.0
 CAS_RETRIES = 3
+MAX_ID = 2**31 - 1  # PostgreSQL's INTEGER
 
 _buckets: dict[int, TokenBucket] = {}
 _buckets_lock = threading.Lock()
@@ -58,6 +60,8 @@ def load_session(user_id: int, session_id: Any) -> TeachSession:
     """A session the user takes part in, or NotFound (never says which)."""
     if isinstance(session_id, bool) or not isinstance(session_id, int):
         raise Invalid("session_id must be an integer.", field="session_id")
+    if not 0 < session_id <= MAX_ID:
+        raise NotFound("No such session.")  # no row can have it
     session = db.session.get(TeachSession, session_id)
     if session is None or user_id not in session.member_ids():
         raise NotFound("No such session.")
@@ -137,7 +141,7 @@ def _transition(
     """
     for _ in range(CAS_RETRIES):
         session = load_session(user_id, session_id)
-        current, steps = rules.advance(room_clock.room_of(session), now)
+        current, steps = room_clock.settle(session, now)
         try:
             new, more = decide(session, current)
         except (rules.RoomError, ServiceError) as exc:
@@ -167,7 +171,7 @@ def _transition(
 
 def catch_up(session: TeachSession, now: datetime) -> TeachSession:
     """Apply deadlines that passed (normally the job does it within a second)."""
-    current, steps = rules.advance(room_clock.room_of(session), now)
+    current, steps = room_clock.settle(session, now)
     if steps and room_clock.save_room(session, current, steps):
         db.session.commit()
         room_state.publish(session.id, now)
@@ -183,6 +187,11 @@ def catch_up(session: TeachSession, now: datetime) -> TeachSession:
 def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, Any]:
     """A participant enters the room: presence, attendance, maybe the start."""
     session = catch_up(load_session(user_id, session_id), now)
+    # A socket is in one session's room at a time: joining another leaves the
+    # first (with its presence update).
+    previous = presence.socket_session(sid)
+    if previous is not None and previous != session.id:
+        leave(user_id, previous, sid, now)
     participant = db.session.get(SessionParticipant, (session.id, user_id))
     if participant is None:
         participant = SessionParticipant(session_id=session.id, user_id=user_id)
@@ -240,6 +249,8 @@ def _tell_absent_partner(session: TeachSession, user_id: int, now: datetime) -> 
 def leave(user_id: int, session_id: Any, sid: str, now: datetime) -> None:
     """A participant leaves the room (the clock keeps running if it is live)."""
     session = load_session(user_id, session_id)
+    if presence.socket_session(sid) != session.id:
+        return  # this socket is not in that room: nothing to leave
     presence.set_socket_session(sid, None)
     db.session.commit()
     leave_session_room(sid, session.id)
@@ -293,12 +304,24 @@ def set_topic(user_id: int, session_id: Any, title: Any, now: datetime) -> dict:
     if turn is None:
         raise WrongPhase("That turn cannot be taught.")
     turn.topic = clean
+    turn.topic_key = topic_key(clean)
     participant = db.session.get(SessionParticipant, (session.id, user_id))
     if participant is not None:
         participant.planned_topic = clean
+    _bump_version(session.id)
     db.session.commit()
     room_state.publish(session.id, now)
     return {"turn": target, "topic": clean}
+
+
+def _bump_version(session_id: int) -> None:
+    """Every pushed state gets a new version, so clients can order them."""
+    db.session.execute(
+        update(TeachSession)
+        .where(TeachSession.id == session_id)
+        .values(version=TeachSession.version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _bucket_allows(user_id: int) -> bool:
@@ -505,6 +528,7 @@ def summary(
         raise WrongPhase("Write the summary in the rating time after your turn.")
     row.summary = clean
     row.summary_at = now
+    _bump_version(session.id)
     db.session.commit()
     room_state.publish(session.id, now)
     return {"session_id": session.id, "turn": index, "summary": clean}

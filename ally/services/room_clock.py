@@ -60,7 +60,27 @@ def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -
         return False
     # Same transaction: the turns change with the session or not at all.
     turns.record_steps(session, steps)
+    if any(step.kind == "missed" for step in steps):
+        # Whoever never came in is recorded as absent (attendance is visible).
+        db.session.execute(
+            update(SessionParticipant)
+            .where(
+                SessionParticipant.session_id == session.id,
+                SessionParticipant.joined_at.is_(None),
+            )
+            .values(absent=True)
+        )
     return True
+
+
+def grace() -> timedelta:
+    """How long after the start a partner may still arrive."""
+    return timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
+
+
+def settle(session: TeachSession, now: datetime) -> tuple[rules.Room, list]:
+    """The session's room with everything that fell due by now applied."""
+    return rules.settle(room_of(session), now, grace())
 
 
 def advance_due(now: datetime) -> int:
@@ -97,30 +117,20 @@ def advance_due(now: datetime) -> int:
 
 def mark_no_shows(now: datetime) -> int:
     """Sessions still waiting for someone after the grace time become missed."""
-    grace = timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
     late = db.session.scalars(
         select(TeachSession)
         .where(
             TeachSession.status.in_(("scheduled", "open")),
             TeachSession.phase == "waiting",
-            TeachSession.starts_at <= now - grace,
+            TeachSession.starts_at <= now - grace(),
         )
         .execution_options(populate_existing=True)
     ).all()
     missed: list[int] = []
     for session in late:
-        new, steps = rules.no_show(room_of(session), now, grace)
+        new, steps = rules.no_show(room_of(session), now, grace())
         if not steps or not save_room(session, new, steps):
             continue  # both are there (teaching starts), or another process decided
-        # Whoever never came in is recorded as absent (attendance is visible).
-        db.session.execute(
-            update(SessionParticipant)
-            .where(
-                SessionParticipant.session_id == session.id,
-                SessionParticipant.joined_at.is_(None),
-            )
-            .values(absent=True)
-        )
         missed.append(session.id)
     db.session.commit()
     for session_id in missed:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from ..domain.review import topic_key
 from ..domain.room import Step
 from ..extensions import db
-from ..models import SessionParticipant, TeachSession, Turn
+from ..models import SessionParticipant, Signal, TeachSession, Turn
 from .schedule import plan_of
 from .sql import insert_ignoring_conflicts
 
@@ -55,7 +56,9 @@ def record_steps(session: TeachSession, steps: list[Step]) -> None:
             values = {"started_at": step.at, "teach_ends_at": step.at + teach}
             if not turn.topic:
                 # The topic each partner prepared before the session.
-                values["topic"] = _planned_topic(session.id, turn.teacher_id)
+                planned = _planned_topic(session.id, turn.teacher_id)
+                values["topic"] = planned
+                values["topic_key"] = topic_key(planned) or None
             db.session.execute(update(Turn).where(*where).values(**values))
         elif step.kind == "teaching_ended":
             db.session.execute(
@@ -64,8 +67,14 @@ def record_steps(session: TeachSession, steps: list[Step]) -> None:
                 .values(teach_ends_at=step.at, rating_ends_at=step.at + rate)
             )
         elif step.kind == "rating_ended":
+            # Correlated with the turn being updated.
+            jargon = (
+                select(func.count())
+                .where(Signal.turn_id == Turn.id, Signal.kind == "jargon")
+                .scalar_subquery()
+            )
             db.session.execute(
                 update(Turn)
                 .where(*where)
-                .values(rating_ends_at=step.at, ended_at=step.at)
+                .values(rating_ends_at=step.at, ended_at=step.at, jargon_flags=jargon)
             )

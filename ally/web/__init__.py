@@ -14,10 +14,12 @@ from . import (
     notifications,
     partnerships,
     profile,
+    review,
     sessions,
 )
 from . import partners as partner_pages
 from .api import register_api
+from .converters import IdConverter
 from .errors import register_errors
 from .filters import register_filters
 
@@ -30,6 +32,7 @@ PAGE_BLUEPRINTS = (
     partnerships.bp,
     notifications.bp,
     sessions.bp,
+    review.bp,
 )
 
 
@@ -45,6 +48,7 @@ def _navigation_counts() -> dict:
 
 def register_web(app: Flask) -> None:
     """Register pages, API, errors and template helpers."""
+    app.url_map.converters["int"] = IdConverter
     for bp in PAGE_BLUEPRINTS:
         app.register_blueprint(bp)
     register_api(app)

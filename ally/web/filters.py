@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from ..domain.availability import format_hhmm
 from ..domain.matching import format_duration
@@ -44,6 +46,19 @@ def countdown(delta: timedelta) -> str:
     return f"{max(minutes, 1)} min"
 
 
+def highlight_rare(text: str | None, rare: tuple[str, ...] | list[str]) -> Markup:
+    """The text, escaped, with each rare word marked (<mark class="rare">)."""
+    safe = str(escape(text or ""))
+    if not rare:
+        return Markup(safe)
+    words = sorted({str(escape(w)) for w in rare}, key=len, reverse=True)
+    pattern = re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(w) for w in words) + r")(?![\w-])",
+        re.IGNORECASE,
+    )
+    return Markup(pattern.sub(r'<mark class="rare">\1</mark>', safe))
+
+
 def weekday_names(days: list[int] | None) -> str:
     """ "every day" or "Mon, Wed"."""
     if not days or len(days) == 7:
@@ -59,3 +74,4 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(weekday_names, "weekdays")
     app.add_template_filter(in_zone, "in_zone")
     app.add_template_filter(countdown, "countdown")
+    app.add_template_filter(highlight_rare, "highlight_rare")

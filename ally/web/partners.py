@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from ..models import utcnow
 from ..services import partners
+from .converters import MAX_ID
 from .forms import PartnerRequestForm, SuggestionFilterForm
 from .helpers import FORM_ERRORS, first_form_error
 
@@ -44,7 +45,8 @@ def suggestions():
 def send_request():
     """Send a partner request with a message."""
     form = PartnerRequestForm()
-    if not form.validate_on_submit() or not str(form.to_user_id.data).isdigit():
+    raw_id = str(form.to_user_id.data or "")
+    if not form.validate_on_submit() or not raw_id.isdigit() or int(raw_id) > MAX_ID:
         flash(first_form_error(form) or "Choose a student first.", "error")
         return redirect(url_for("partners.suggestions"))
     try:

@@ -17,7 +17,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from ..models import utcnow
-from ..services import calendar, partnerships, schedule, session_report, topics
+from ..services import calendar, partnerships, reviews, schedule, session_report
 from .helpers import FORM_ERRORS
 
 bp = Blueprint("sessions", __name__)
@@ -79,7 +79,7 @@ def show(session_id: int):
         mine=schedule.participant(session.id, current_user.id),
         theirs=schedule.participant(session.id, partner_id) if partner_id else None,
         plan=schedule.plan_of(session),
-        my_topics=topics.list_topics(current_user.id),
+        my_topics=reviews.topics_to_prepare(current_user.id),
         now=utcnow(),
     )
 
@@ -156,7 +156,7 @@ def room(session_id: int):
         s=session,
         partner=partner,
         partnership=session.partnership,
-        my_topics=topics.list_topics(current_user.id),
+        my_topics=reviews.topics_to_prepare(current_user.id),
         now=utcnow(),
     )
 

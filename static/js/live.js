@@ -101,7 +101,10 @@ export function startNotifications() {
   if (document.body.dataset.live !== "notifications") return;
   liveSocket().on("notification", (item) => {
     bumpUnread();
-    showToast(item);
+    // In a session's room the page already shows what happens there.
+    const room = document.getElementById("room");
+    const here = room && item.url && item.url.startsWith(`/sessions/${room.dataset.sessionId}/`);
+    if (!here) showToast(item);
     prependToList(item);
     if (SCHEDULE_KINDS.has(item.kind)) refreshDashboard();
   });

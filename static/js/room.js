@@ -15,6 +15,7 @@ let lastAnnounced = "";
 const sentWords = {}; // turn -> jargon words this listener flagged
 const ratings = {}; // turn -> the listener's rating (from `rated`)
 const reflected = {}; // turn -> {self: bool, summary: bool} for my own turns
+const sentCount = {}; // turn -> signals this listener had acknowledged
 
 const socket = liveSocket();
 
@@ -274,6 +275,12 @@ function phaseWindow() {
 function tick() {
   if (!state) return;
   const [start, end] = phaseWindow();
+  if (state.phase === "waiting" && end && Date.parse(end) <= serverNow()) {
+    // Past the start, still waiting for the partner: no time to count down.
+    $("countdown").textContent = "--:--";
+    $("progress").style.width = "0%";
+    return;
+  }
   if (!end) {
     $("countdown").textContent = state.phase === "done" ? "✓" : "--:--";
     $("progress").style.width = state.phase === "done" ? "100%" : "0%";
@@ -310,10 +317,13 @@ function sendSignal(kind) {
     }
     $("jargon-word").value = "";
   }
+  const turn = state.turn;
   send("signal", payload).then((ack) => {
     if (ack.ok) {
-      const counts = turnOf(state.turn).signals || {};
-      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      // Counted from this page's own acknowledgements: the room's broadcast of
+      // the same signal may arrive later (through a message queue).
+      sentCount[turn] = (sentCount[turn] || 0) + 1;
+      const total = sentCount[turn];
       $("sent-count").textContent = `Sent: ${total} signal${total === 1 ? "" : "s"} this turn.`;
     }
   });

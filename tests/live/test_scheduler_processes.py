@@ -431,4 +431,9 @@ def test_a_holder_that_loses_its_connection_stands_by_and_the_other_takes_over(
     # The old holder is alive and waiting again, not running jobs.
     assert schedulers.processes[active].poll() is None, schedulers.log(active)
     assert "lost the database lock; standing by" in schedulers.log(active)
-    assert schedulers.log(active).count(STANDBY) >= 2
+    schedulers.wait_for(
+        lambda: schedulers.log(active).count(STANDBY) >= 2,
+        TAKEOVER_TIMEOUT,
+        "the old holder to wait as a standby again",
+    )
+    assert [name for _, name in lock_holders(engine)] == [standby]

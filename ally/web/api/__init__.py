@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import Flask
 
 from ...extensions import csrf
+from ..converters import IdConverter, id_schema
 from .base import AllyApi, ErrorResponsesPlugin
 from .views_accounts import blp as accounts_blp
 from .views_notifications import blp as notifications_blp
 from .views_partners import blp as partners_blp
 from .views_partnerships import blp as partnerships_blp
+from .views_reviews import blp as reviews_blp
 from .views_sessions import blp as sessions_blp
 from .views_topics import blp as topics_blp
 
@@ -21,6 +23,7 @@ BLUEPRINTS = (
     partnerships_blp,
     sessions_blp,
     notifications_blp,
+    reviews_blp,
 )
 
 
@@ -40,6 +43,7 @@ def register_api(app: Flask) -> AllyApi:
             },
         },
     )
+    api.register_converter(IdConverter, id_schema)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer"}
     )

@@ -36,6 +36,7 @@ def me_json(user: User) -> dict[str, Any]:
         "looking_for_partner": profile.looking_for_partner,
         "auto_match": profile.auto_match,
         "availability": profile.availability or [],
+        "allowed_terms": profile.allowed_terms or [],
     }
 
 

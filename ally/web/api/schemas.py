@@ -8,6 +8,8 @@ from marshmallow import fields, validate
 from .base import StrictBoolean
 
 Int = fields.Integer
+# Ids in bodies are bounded like those in paths (ally.web.converters).
+ID_RANGE = validate.Range(min=1, max=2**31 - 1, error="No such id.")
 
 
 class RegisterIn(ma.Schema):
@@ -68,6 +70,11 @@ class ProfileFields(ma.Schema):
     looking_for_partner = StrictBoolean()
     auto_match = StrictBoolean()
     availability = fields.List(fields.Nested(WindowSchema))
+    allowed_terms = fields.List(
+        fields.String(validate=validate.Length(max=40)),
+        validate=validate.Length(max=200),
+        metadata={"description": "Terms never flagged as rare in your summaries"},
+    )
 
 
 class MeOut(ProfileFields):
@@ -137,7 +144,7 @@ class SuggestionList(ma.Schema):
 
 
 class PartnerRequestIn(ma.Schema):
-    to_user_id = Int(required=True, strict=True)
+    to_user_id = Int(required=True, strict=True, validate=ID_RANGE)
     message = fields.String(validate=validate.Length(max=500))
 
 
@@ -204,7 +211,7 @@ class AcceptOut(ma.Schema):
 
 
 class BlockIn(ma.Schema):
-    user_id = Int(required=True, strict=True)
+    user_id = Int(required=True, strict=True, validate=ID_RANGE)
 
 
 class BlockOut(ma.Schema):
@@ -337,3 +344,87 @@ class NotificationList(ma.Schema):
 
 class ReadOut(ma.Schema):
     marked = Int()
+
+
+class RatingArgs(ma.Schema):
+    role = fields.String(
+        load_default="received",
+        validate=validate.OneOf(["received", "given"]),
+        metadata={"description": "received (my explanations) or given"},
+    )
+    page = Int(load_default=1, validate=validate.Range(min=1))
+    per_page = Int(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class RatingOut(ma.Schema):
+    id = Int()
+    session_id = Int()
+    turn = Int()
+    topic = fields.String(allow_none=True)
+    teacher_id = Int(allow_none=True)
+    teacher = fields.String()
+    rater_id = Int(allow_none=True)
+    rater = fields.String()
+    simplicity = Int()
+    note = fields.String()
+    jargon = fields.List(fields.String())
+    created_at = fields.AwareDateTime()
+    self_simplicity = Int(allow_none=True)
+
+
+class RatingList(ma.Schema):
+    items = fields.List(fields.Nested(RatingOut))
+    page = Int()
+    per_page = Int()
+    total = Int()
+    pages = Int()
+
+
+class TopicSummaryOut(ma.Schema):
+    topic = fields.String()
+    key = fields.String(metadata={"description": "The topic, case and spacing folded"})
+    count = Int(metadata={"description": "Explanations of this topic"})
+    rated = Int()
+    mean = fields.Float(allow_none=True)
+    last = Int(allow_none=True)
+    trend = fields.String(metadata={"description": "improving, flat, worse or new"})
+    last_taught = fields.AwareDateTime()
+    jargon_per_explanation = fields.Float()
+
+
+class GapOut(ma.Schema):
+    topic = fields.String()
+    key = fields.String()
+    reasons = fields.List(fields.String())
+    last = Int(allow_none=True)
+    mean = fields.Float(allow_none=True)
+    last_taught = fields.AwareDateTime()
+
+
+class CalibrationOut(ma.Schema):
+    mean_difference = fields.Float(
+        allow_none=True, metadata={"description": "Self minus partner, on average"}
+    )
+    over = Int()
+    under = Int()
+    same = Int()
+    verdict = fields.String()
+
+
+class PeriodOut(ma.Schema):
+    period = fields.String(
+        metadata={"description": "2026-03-10 (day), 2026-W10 (week) or 2026-03"}
+    )
+    mean = fields.Float()
+    count = Int()
+
+
+class RatingSummaryOut(ma.Schema):
+    explanations = Int()
+    rated = Int()
+    mean = fields.Float(allow_none=True)
+    topics = fields.List(fields.Nested(TopicSummaryOut))
+    gaps = fields.List(fields.Nested(GapOut))
+    calibration = fields.Nested(CalibrationOut)
+    granularity = fields.String(metadata={"description": "day, week or month"})
+    series = fields.List(fields.Nested(PeriodOut))

@@ -1,0 +1,218 @@
+"""The review: per-topic figures, trends, the gaps to teach again, calibration.
+
+Pure functions over plain values (`now` passed in), so every figure the pages,
+the exports and the API show is computed once, here, and tested without an app.
+
+Rules (also in docs/review.md):
+
+- A topic is the turn's topic with case and spacing folded ("RAAS" = "raas ").
+- Trend, from the listener ratings of a topic in time order: the mean of the
+  last three against the mean of the three before; "improving" if it rose by
+  at least 0.5, "worse" if it fell by at least 0.5, else "flat". Fewer than
+  four ratings: "new" (not enough to say).
+- A gap ("teach again") is a topic whose last rating is 2 or less, whose mean
+  is below 3, or whose explanations drew on average 3 or more jargon flags
+  (listener signals plus words named in the rating). Most urgent first: the
+  lowest last rating, then the one taught longest ago.
+- Calibration: for each turn with both a self-rating and a listener rating,
+  self minus partner; the mean of that difference says whether the student
+  tends to over- (positive) or under-rate (negative) their own explanations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from statistics import mean
+
+TREND_WINDOW = 3
+TREND_STEP = 0.5
+GAP_LAST_AT_MOST = 2
+GAP_MEAN_BELOW = 3.0
+GAP_JARGON_PER_EXPLANATION = 3.0
+
+
+def topic_key(title: str | None) -> str:
+    """The folded form topics are grouped by ("" for no topic)."""
+    return " ".join((title or "").split()).casefold()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One turn a student taught, as the review needs it."""
+
+    topic: str  # as written (the latest spelling is shown)
+    taught_at: datetime
+    simplicity: int | None  # the listener's rating, if any
+    self_simplicity: int | None = None
+    jargon_flags: int = 0
+
+    @property
+    def key(self) -> str:
+        """The topic's folded form."""
+        return topic_key(self.topic)
+
+
+@dataclass(frozen=True)
+class TopicStats:
+    """Figures for one topic."""
+
+    key: str
+    topic: str
+    explanations: int
+    rated: int
+    mean: float | None
+    last: int | None
+    trend: str  # improving / flat / worse / new
+    last_taught: datetime
+    jargon_per_explanation: float
+    ratings: tuple[tuple[datetime, int], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A topic to teach again, and why."""
+
+    stats: TopicStats
+    reasons: tuple[str, ...]
+
+
+def trend(ratings: Sequence[int]) -> str:
+    """improving / flat / worse over the last ratings (oldest first), or new."""
+    if len(ratings) < TREND_WINDOW + 1:
+        return "new"
+    recent = ratings[-TREND_WINDOW:]
+    before = ratings[-2 * TREND_WINDOW : -TREND_WINDOW]
+    change = mean(recent) - mean(before)
+    if change >= TREND_STEP:
+        return "improving"
+    if change <= -TREND_STEP:
+        return "worse"
+    return "flat"
+
+
+def topic_stats(explanations: Iterable[Explanation]) -> list[TopicStats]:
+    """One entry per topic, most recently taught first (untitled turns left out)."""
+    groups: dict[str, list[Explanation]] = {}
+    for item in sorted(explanations, key=lambda e: e.taught_at):
+        if item.key:
+            groups.setdefault(item.key, []).append(item)
+    result = []
+    for key, items in groups.items():
+        rated = [(e.taught_at, e.simplicity) for e in items if e.simplicity]
+        values = [v for _, v in rated]
+        result.append(
+            TopicStats(
+                key=key,
+                topic=items[-1].topic,
+                explanations=len(items),
+                rated=len(values),
+                mean=round(mean(values), 2) if values else None,
+                last=values[-1] if values else None,
+                trend=trend(values),
+                last_taught=items[-1].taught_at,
+                jargon_per_explanation=round(
+                    sum(e.jargon_flags for e in items) / len(items), 2
+                ),
+                ratings=tuple(rated),
+            )
+        )
+    return sorted(result, key=lambda s: s.last_taught, reverse=True)
+
+
+def gap_reasons(stats: TopicStats) -> tuple[str, ...]:
+    """Why a topic needs teaching again (empty if it does not)."""
+    reasons = []
+    if stats.last is not None and stats.last <= GAP_LAST_AT_MOST:
+        reasons.append(f"last rated {stats.last}/5")
+    if stats.mean is not None and stats.mean < GAP_MEAN_BELOW:
+        reasons.append(f"average {stats.mean:.1f}/5")
+    if stats.jargon_per_explanation >= GAP_JARGON_PER_EXPLANATION:
+        reasons.append(
+            f"{stats.jargon_per_explanation:.1f} jargon flags per explanation"
+        )
+    return tuple(reasons)
+
+
+def gaps(stats: Iterable[TopicStats]) -> list[Gap]:
+    """The topics to teach again, most urgent first (lowest, then oldest)."""
+    found = [Gap(s, r) for s in stats if (r := gap_reasons(s))]
+    return sorted(
+        found,
+        key=lambda g: (
+            g.stats.last if g.stats.last is not None else 6,
+            g.stats.last_taught,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Self-rating against the partner's rating, over time."""
+
+    points: tuple[tuple[datetime, int, int], ...]  # (when, self, partner)
+    mean_difference: float | None  # self minus partner
+    over: int  # turns rated higher by oneself
+    under: int
+    same: int
+
+    @property
+    def verdict(self) -> str:
+        """A sentence for the page."""
+        if self.mean_difference is None:
+            return "Rate yourself after each turn to see how well you judge."
+        if self.mean_difference >= 0.5:
+            return "You tend to rate your explanations higher than your partner."
+        if self.mean_difference <= -0.5:
+            return "You tend to rate your explanations lower than your partner."
+        return "Your own ratings match your partner's closely."
+
+
+def calibration(explanations: Iterable[Explanation]) -> Calibration:
+    """Self against partner for every turn that has both, oldest first."""
+    points = tuple(
+        (e.taught_at, e.self_simplicity, e.simplicity)
+        for e in sorted(explanations, key=lambda e: e.taught_at)
+        if e.self_simplicity is not None and e.simplicity is not None
+    )
+    diffs = [s - p for _, s, p in points]
+    return Calibration(
+        points=points,
+        mean_difference=round(mean(diffs), 2) if diffs else None,
+        over=sum(1 for d in diffs if d > 0),
+        under=sum(1 for d in diffs if d < 0),
+        same=sum(1 for d in diffs if d == 0),
+    )
+
+
+def choose_period(first: datetime, last: datetime) -> str:
+    """Day, week or month buckets, so a chart has a readable number of points."""
+    span = (last - first).days
+    if span <= 45:
+        return "day"
+    if span <= 210:
+        return "week"
+    return "month"
+
+
+def series_by_period(
+    points: Iterable[tuple[datetime, int]], period: str | None = None
+) -> list[tuple[str, float, int]]:
+    """Mean rating per day ("2026-03-10"), ISO week ("2026-W10") or month
+    ("2026-03"), oldest first; the period is chosen from the span if not given."""
+    ordered = sorted(points)
+    if not ordered:
+        return []
+    period = period or choose_period(ordered[0][0], ordered[-1][0])
+    buckets: dict[str, list[int]] = {}
+    for when, value in ordered:
+        if period == "week":
+            year, week, _ = when.isocalendar()
+            label = f"{year}-W{week:02d}"
+        elif period == "day":
+            label = when.strftime("%Y-%m-%d")
+        else:
+            label = when.strftime("%Y-%m")
+        buckets.setdefault(label, []).append(value)
+    return [(label, round(mean(v), 2), len(v)) for label, v in buckets.items()]

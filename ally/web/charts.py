@@ -1,0 +1,105 @@
+"""Server-rendered SVG line charts: no JavaScript, no external library, no CSS.
+
+A chart is drawn from the same figures the page lists in a table beside it.
+Colours are SVG presentation attributes (the CSP allows no inline style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#0b5394", "#b3261e", "#1b6e3a", "#8a4baf", "#b26b00")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: a name and (x label, value) points in order."""
+
+    name: str
+    points: Sequence[tuple[str, float]]
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    y_min: float = 1,
+    y_max: float = 5,
+    width: int = 720,
+    height: int = 260,
+) -> Markup:
+    """An accessible SVG line chart over the union of the series' x labels."""
+    labels: list[str] = []
+    for line in series:
+        for label, _ in line.points:
+            if label not in labels:
+                labels.append(label)
+    labels.sort()
+    left, right, top, bottom = 36, 12, 12, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(i: int) -> float:
+        if len(labels) == 1:
+            return left + plot_w / 2
+        return left + plot_w * i / (len(labels) - 1)
+
+    def y(value: float) -> float:
+        return top + plot_h * (1 - (value - y_min) / (y_max - y_min))
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="chart-title">{escape(title)}</title>',
+    ]
+    for tick in range(int(y_min), int(y_max) + 1):
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" '
+            f'y2="{y(tick):.1f}" stroke="#d9dde3" stroke-width="1"/>'
+            f'<text x="{left - 8}" y="{y(tick) + 4:.1f}" font-size="12" '
+            f'text-anchor="end" fill="#444">{tick}</text>'
+        )
+    step = max(1, len(labels) // 8)
+    last = len(labels) - 1
+    for i, label in enumerate(labels):
+        # Every step-th label, the last one always, none crowding the last.
+        if i == last or (i % step == 0 and last - i >= step / 2):
+            # The ends are anchored inwards so their labels are not cut off.
+            anchor = "middle"
+            if len(labels) > 1 and i == 0:
+                anchor = "start"
+            elif len(labels) > 1 and i == len(labels) - 1:
+                anchor = "end"
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{height - 12}" font-size="11" '
+                f'text-anchor="{anchor}" fill="#444">{escape(label)}</text>'
+            )
+    position = {label: i for i, label in enumerate(labels)}
+    for n, line in enumerate(series):
+        colour = PALETTE[n % len(PALETTE)]
+        coords = [(x(position[label]), y(value)) for label, value in line.points]
+        if len(coords) > 1:
+            path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                f'stroke-width="2.5" stroke-linejoin="round"/>'
+            )
+        for (cx, cy), (label, value) in zip(coords, line.points, strict=True):
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.5" fill="{colour}">'
+                f"<title>{escape(line.name)}, {escape(label)}: {value:g}</title>"
+                "</circle>"
+            )
+    legend_x = left
+    for n, line in enumerate(series):
+        colour = PALETTE[n % len(PALETTE)]
+        parts.append(
+            f'<rect x="{legend_x}" y="{top}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{legend_x + 16}" y="{top + 11}" font-size="12" '
+            f'fill="#222">{escape(line.name)}</text>'
+        )
+        legend_x += 24 + 7 * len(line.name)
+    parts.append("</svg>")
+    return Markup("".join(parts))

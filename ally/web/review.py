@@ -1,0 +1,141 @@
+"""Pages: the review of my explanations, topics, gaps, calibration, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from ..domain.review import series_by_period
+from ..models import utcnow
+from ..services import reviews
+from ..services.errors import Invalid
+from .charts import Series, line_chart
+from .helpers import FORM_ERRORS
+
+bp = Blueprint("review", __name__)
+
+
+@bp.route("/review")
+@login_required
+def index():
+    """Figures, the gaps to teach again, topics with a chart, calibration."""
+    summary = reviews.summary(current_user.id)
+    chosen = request.args.get("topic", "")
+    topic = next((t for t in summary.topics if t.key == chosen), None)
+    if chosen and topic is None:
+        abort(404)
+    series = [Series("All topics", [(m, v) for m, v, _ in summary.overall])]
+    period = summary.period
+    if topic is not None:
+        own = series_by_period(topic.ratings, period)
+        series.append(Series(topic.topic, [(m, v) for m, v, _ in own]))
+    chart = (
+        line_chart(series, title=f"Mean simplicity per {period}")
+        if summary.overall
+        else None
+    )
+    calibration = summary.calibration
+    calibration_chart = None
+    if calibration.points:
+        own = series_by_period(((w, s) for w, s, _ in calibration.points), period)
+        partner = series_by_period(((w, p) for w, _, p in calibration.points), period)
+        calibration_chart = line_chart(
+            [
+                Series("You (self-rating)", [(m, v) for m, v, _ in own]),
+                Series("Your partner", [(m, v) for m, v, _ in partner]),
+            ],
+            title=f"Self-rating against partner's rating per {period}",
+        )
+    return render_template(
+        "review/index.html",
+        s=summary,
+        topic=topic,
+        chart=chart,
+        calibration_chart=calibration_chart,
+        partnerships=reviews.partnership_stats(current_user.id, utcnow()),
+        terms=reviews.allowed_terms(current_user.id),
+    )
+
+
+def _page_or_400(loader, *args):
+    try:
+        return loader(*args, request.args.get("page"), request.args.get("per_page"))
+    except Invalid as error:
+        abort(400, description=error.message)
+
+
+@bp.route("/review/explanations")
+@login_required
+def explanations():
+    """Every turn I taught, newest first, with what my partner said."""
+    page = _page_or_400(reviews.explanations, current_user.id)
+    return render_template("review/explanations.html", page=page)
+
+
+@bp.route("/review/given")
+@login_required
+def given():
+    """The ratings I gave my partners."""
+    page = _page_or_400(reviews.ratings, current_user.id, "given")
+    return render_template("review/given.html", page=page)
+
+
+@bp.route("/review/terms", methods=["POST"])
+@login_required
+def terms():
+    """Save the terms I must use (never flagged as rare words)."""
+    try:
+        saved = reviews.set_allowed_terms(
+            current_user.id, request.form.get("terms", "")
+        )
+    except FORM_ERRORS as error:
+        flash(error.message, "error")
+    else:
+        flash(f"Saved {len(saved)} term{'s' if len(saved) != 1 else ''}.", "success")
+    return redirect(url_for("review.index") + "#terms")
+
+
+@bp.route("/review/export.<fmt>")
+@login_required
+def export(fmt: str):
+    """My explanations (role=received) or the ratings I gave, as CSV or JSON."""
+    role = request.args.get("role", "received")
+    if fmt not in ("csv", "json"):
+        abort(404)
+    try:
+        rows = reviews.export_rows(current_user.id, role)
+    except Invalid as error:
+        abort(400, description=error.message)
+    stamp = utcnow().strftime("%Y%m%d")
+    filename = f"ally-{role}-{stamp}.{fmt}"
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if fmt == "json":
+        body = json.dumps({"role": role, "items": rows}, ensure_ascii=False, indent=1)
+        return Response(body, mimetype="application/json", headers=disposition)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=reviews.EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                **row,
+                "jargon": "; ".join(row["jargon"]),
+                "rare_words": "; ".join(row["rare_words"]),
+            }
+        )
+    return Response(
+        buffer.getvalue(), mimetype="text/csv; charset=utf-8", headers=disposition
+    )

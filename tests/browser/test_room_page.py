@@ -1,0 +1,468 @@
+"""Two partners run a 2-turn session entirely through the room page.
+
+Alex (New York, desktop) and Blake (London, phone 390x844) are paired through
+the JSON API; Alex starts an extra 2-turn session (2 minutes of teaching and 1
+of rating per turn) and so teaches first. The server runs its scheduler (the
+room clock's 1-second job), as in production. Everything after that happens
+in the two browser pages:
+
+1. Alex waits alone; teaching starts when Blake comes in: the phase label,
+   the big countdown going down, the progress bar growing, each partner shown
+   "in the room".
+2. Alex names the topic in the topic form; both pages show it. Alex's page
+   has no notes: no listener panel, no rating form, no summary box.
+3. Blake flags jargon with a word (input + button) and presses ``L``; Alex's
+   page shows each signal as it arrives (the feed, the word, the tally).
+4. Alex says "I'm done explaining"; Blake's rating form appears (1-5 labelled
+   in words), Blake rates 3 with a note. Alex sees that a rating came, but
+   its figure only after rating themselves; Alex writes a summary.
+5. Turn 2, roles swapped. Alex's connection drops (browser offline): the
+   reconnecting banner shows; meanwhile Blake names the topic and finishes.
+   Back online, Alex's page recovers with that state (the rating form).
+   Alex rates 5, the session completes on both pages ("Session complete"
+   with a link to the summary); Blake rates themselves and sees the rating.
+6. The summary page shows both turns: topic, rating, note, jargon words,
+   summary text and the timeline of signals.
+
+Screenshots of each step, desktop and phone, go to ``tests/artifacts/``.
+No console errors and no failed requests on either page (the requests that
+fail while Alex is offline are checked apart: only the socket's reconnection).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.test_dashboard_live import (
+    LONDON,
+    NEW_YORK,
+    PHONE,
+    log_in,
+    new_person,
+    no_sideways_scroll,
+    pair_up,
+)
+
+TURN_1_TOPIC = "Renin–angiotensin–aldosterone system"
+TURN_2_TOPIC = "Frank–Starling mechanism"
+JARGON_1 = "angiotensinogen"
+JARGON_2 = "preload"
+NOTE_1 = "Lost me when the kidney talked to the lungs"
+NOTE_2 = "The rubber band picture made it click"
+SUMMARY_1 = (
+    "When blood pressure drops, the kidney releases renin. That starts a chain "
+    "that tightens blood vessels and keeps salt and water, so pressure rises."
+)
+SUMMARY_2 = (
+    "The more the heart fills, the harder it squeezes, like a stretched rubber "
+    "band snapping back. Up to a point."
+)
+# Touch targets on a phone: the buttons used while someone talks should be
+# comfortable (WCAG 2.5.5, 44 CSS px); every other target at least the
+# WCAG 2.2 AA minimum (2.5.8, 24 CSS px).
+COMFORTABLE_PX = 44
+MINIMUM_PX = 24
+
+
+def shoot(page: Page, artifacts_dir: Path, name: str) -> None:
+    """A full-page screenshot with transitions finished (the progress bar eases
+    its width; a page in the background would be caught mid-way)."""
+    page.screenshot(
+        path=str(artifacts_dir / f"{name}.png"), full_page=True, animations="disabled"
+    )
+
+
+def countdown_seconds(page: Page) -> int:
+    """The room's big countdown ("1:58") in seconds."""
+    text = page.locator("#countdown").inner_text().strip()
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    assert match, f"countdown {text!r} is not M:SS"
+    return int(match[1]) * 60 + int(match[2])
+
+
+def progress_percent(page: Page) -> float:
+    width = page.locator("#progress").evaluate("el => el.style.width")
+    assert width.endswith("%"), width
+    return float(width[:-1])
+
+
+def wait_for_clock_to_move(page: Page) -> None:
+    """The countdown goes down and the progress bar grows (phase of minutes)."""
+    before_left, before_bar = countdown_seconds(page), progress_percent(page)
+    page.wait_for_function(
+        """([left, bar]) => {
+            const [m, s] = document.getElementById("countdown").textContent.split(":");
+            const now = Number(m) * 60 + Number(s);
+            const width = parseFloat(document.getElementById("progress").style.width);
+            return now < left && width > bar;
+        }""",
+        arg=[before_left, before_bar],
+    )
+    assert countdown_seconds(page) < before_left
+    assert progress_percent(page) > before_bar
+
+
+def expect_tally(page: Page, **counts: int) -> None:
+    for kind in ("jargon", "lost", "slower", "clear"):
+        expect(page.locator(f"#tally li[data-kind={kind}] strong")).to_have_text(
+            str(counts.get(kind, 0))
+        )
+
+
+def expect_only_visible(page: Page, *visible: str) -> None:
+    """Of the room's role panels, exactly these are shown."""
+    panels = (
+        "teacher-view",
+        "listener-view",
+        "rate-form",
+        "reflect-view",
+        "done-view",
+    )
+    for panel in panels:
+        box = page.locator(f"#{panel}")
+        if panel in visible:
+            expect(box).to_be_visible()
+        else:
+            expect(box).to_be_hidden()
+
+
+def touch_heights(locator: Locator) -> list[float]:
+    """The rendered height of each element, in CSS pixels."""
+    return locator.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
+
+
+def assert_touch_friendly(
+    locator: Locator, what: str, at_least: int = COMFORTABLE_PX
+) -> None:
+    heights = touch_heights(locator)
+    assert heights, f"no {what} on the page"
+    small = [h for h in heights if h < at_least]
+    assert not small, f"{what}: targets {heights} px high, under {at_least}"
+
+
+def test_two_partners_run_a_two_turn_session_through_the_room(
+    new_context, make_live_server, artifacts_dir: Path
+) -> None:
+    server = make_live_server(
+        ALLY_SCHEDULER="on", ALLY_MIN_TEACH_SECONDS="1", ALLY_MIN_RATE_SECONDS="1"
+    )
+    base = server.url
+    evenings = {"start": "18:00", "end": "21:00", "weekdays": None}
+    alex_api, blake_api, blake_id, partnership_id = pair_up(base, evenings, evenings)
+    alex_id = alex_api.call("GET", "/me")["id"]
+    created = alex_api.call(
+        "POST",
+        f"/partnerships/{partnership_id}/sessions",
+        {"turns": 2, "teach_seconds": 120, "rate_seconds": 60},
+        status=201,
+    )
+    session_id = created["id"]
+    assert [(t["teacher_id"], t["listener_id"]) for t in created["plan"]] == [
+        (alex_id, blake_id),
+        (blake_id, alex_id),
+    ]
+    room_url = f"{base}/sessions/{session_id}/room"
+
+    alex, alex_watch = new_person(new_context, NEW_YORK)
+    blake, blake_watch = new_person(new_context, LONDON, viewport=PHONE)
+    log_in(alex, base, "alex@example.org", "Alex")
+    log_in(blake, base, "blake@example.org", "Blake")
+
+    # 1. Alex alone: waiting, Blake not in the room; then Blake comes in and
+    # teaching starts on both pages with the clock running.
+    alex_watch.open_live(alex, room_url)
+    expect(alex.locator("#phase-label")).to_have_text(
+        "Waiting for both of you. You teach first."
+    )
+    expect(alex.locator("#partner-presence-text")).to_have_text(
+        "Blake is not in the room"
+    )
+    # An extra session starts now: nothing left to count down while waiting.
+    expect(alex.locator("#countdown")).to_have_text("--:--")
+    assert progress_percent(alex) == 0
+    expect_only_visible(alex)
+    shoot(alex, artifacts_dir, "01-desktop-alex-waiting")
+
+    blake_watch.open_live(blake, room_url)
+    for page, label, partner in (
+        (alex, "Turn 1 of 2 — you teach", "Blake"),
+        (blake, "Turn 1 of 2 — Alex teaches", "Alex"),
+    ):
+        expect(page.locator("#phase-label")).to_have_text(label)
+        expect(page.locator("#partner-presence-text")).to_have_text(
+            f"{partner} is in the room"
+        )
+        expect(page.locator("#partner-presence")).to_have_class("dot online")
+        expect(page.locator("#countdown")).to_have_text(re.compile(r"^[12]:\d\d$"))
+        assert 100 <= countdown_seconds(page) <= 120
+        wait_for_clock_to_move(page)
+    expect_only_visible(alex, "teacher-view")
+    expect_only_visible(blake, "listener-view")
+    shoot(alex, artifacts_dir, "02-desktop-alex-teaching-starts")
+    shoot(blake, artifacts_dir, "02-phone-blake-listening-starts")
+
+    # 2. Alex names the topic: both pages show it.
+    expect(alex.get_by_label("What you will teach next")).to_be_visible()
+    alex.get_by_label("What you will teach next").fill(TURN_1_TOPIC)
+    alex.get_by_role("button", name="Set topic").click()
+    for page, label in (
+        (alex, f"Turn 1 of 2 — you teach: {TURN_1_TOPIC}"),
+        (blake, f"Turn 1 of 2 — Alex teaches: {TURN_1_TOPIC}"),
+    ):
+        expect(page.locator("#phase-label")).to_have_text(label)
+    expect(alex.locator("#turns-list li").first).to_have_text(f"You — {TURN_1_TOPIC}")
+    expect(blake.locator("#turns-list li").first).to_have_text(f"Alex — {TURN_1_TOPIC}")
+    # From memory: the teacher's page has the clock and the signals only (the
+    # topic form goes once the topic is named).
+    expect(alex.locator("#topic-form")).to_be_hidden()
+    expect_only_visible(alex, "teacher-view")
+    expect(alex.locator("#signal-feed li")).to_have_count(0)
+    expect_tally(alex)
+
+    # 3. Blake flags jargon with the word, then presses L (lost).
+    assert_touch_friendly(
+        blake.locator("#listener-view button"), "the phone's signal buttons"
+    )
+    blake.get_by_label("Jargon word (optional)").fill(JARGON_1)
+    blake.get_by_role("button", name="Jargon!").click()
+    expect(alex.locator("#signal-feed li")).to_have_text([f"Jargon: “{JARGON_1}”"])
+    expect_tally(alex, jargon=1)
+    expect(blake.get_by_label("Jargon word (optional)")).to_have_value("")
+    blake.keyboard.press("l")
+    expect(alex.locator("#signal-feed li")).to_have_text(
+        ["Lost me", f"Jargon: “{JARGON_1}”"]
+    )
+    expect_tally(alex, jargon=1, lost=1)
+    expect(blake.locator("#sent-count")).to_have_text("Sent: 2 signals this turn.")
+    expect_only_visible(alex, "teacher-view")
+    shoot(alex, artifacts_dir, "03-desktop-alex-sees-signals")
+    shoot(blake, artifacts_dir, "03-phone-blake-sent-signals")
+    no_sideways_scroll(blake)
+
+    # 4. Alex is done: Blake's rating form (1-5 in words) appears.
+    alex.get_by_role("button", name="I’m done explaining").click()
+    for page in (alex, blake):
+        expect(page.locator("#phase-label")).to_have_text(
+            f"Turn 1 of 2 — rating: {TURN_1_TOPIC}"
+        )
+        expect(page.locator("#turn-line")).to_have_text(
+            "Next: You teach." if page is blake else "Next: Blake teaches."
+        )
+        expect(page.locator("#countdown")).to_have_text(re.compile(r"^[01]:\d\d$"))
+        assert 45 <= countdown_seconds(page) <= 60
+    expect_only_visible(blake, "rate-form")
+    # Blake may name the next topic while rating (the form below).
+    scale = blake.locator("#rate-form fieldset.scale label")
+    expect(scale).to_have_text(
+        [
+            "1 You lost me",
+            "2 Hard to follow",
+            "3 Got most of it",
+            "4 Clear",
+            "5 A 12-year-old would get it",
+        ]
+    )
+    assert_touch_friendly(scale, "the phone's rating choices", MINIMUM_PX)
+    # The word Blake flagged is offered as the rating's jargon.
+    expect(blake.get_by_label("Jargon words (comma separated)")).to_have_value(JARGON_1)
+    expect_only_visible(alex, "reflect-view")
+    expect(alex.locator("#self-rate-form")).to_be_visible()
+    expect(alex.locator("#summary-form")).to_be_visible()
+    expect(alex.locator("#their-rating")).to_be_hidden()
+    shoot(alex, artifacts_dir, "04-desktop-alex-reflects")
+    shoot(blake, artifacts_dir, "04-phone-blake-rating-form")
+    no_sideways_scroll(blake)
+
+    blake.locator("#rate-form").get_by_label("3 Got most of it").check()
+    blake.get_by_label("Where did you get lost? (optional)").fill(NOTE_1)
+    shoot(blake, artifacts_dir, "05-phone-blake-rating-filled")
+    blake.get_by_role("button", name="Send rating").click()
+
+    # Turn 2 starts at once (Blake teaches). Alex learns that a rating came,
+    # not its figure: the turn list hides it too, until Alex rates themselves.
+    expect(blake.locator("#phase-label")).to_have_text("Turn 2 of 2 — you teach")
+    expect(alex.locator("#phase-label")).to_have_text("Turn 2 of 2 — Blake teaches")
+    expect(alex.locator("#their-rating")).to_have_text(
+        "Blake has rated this turn — rate yourself to see it."
+    )
+    expect(alex.locator("#turns-list li").first).to_have_text(f"You — {TURN_1_TOPIC}")
+    expect(blake.locator("#turns-list li").first).to_have_text(
+        f"Alex — {TURN_1_TOPIC} · 3/5"
+    )
+    expect_only_visible(alex, "listener-view", "reflect-view")
+    expect_only_visible(blake, "teacher-view")
+    shoot(alex, artifacts_dir, "06-desktop-alex-rated-before-self-rating")
+
+    alex.locator("#self-rate-form").get_by_label("3 Mostly clear").check()
+    alex.get_by_role("button", name="Rate myself").click()
+    expect(alex.locator("#their-rating")).to_have_text(
+        f"Blake rated it 3/5. “{NOTE_1}”"
+    )
+    expect(alex.locator("#turns-list li").first).to_have_text(
+        f"You — {TURN_1_TOPIC} · 3/5"
+    )
+    expect(alex.locator("#self-rate-form")).to_be_hidden()
+    shoot(alex, artifacts_dir, "07-desktop-alex-sees-rating")
+    alex.get_by_label("Now write it in two or three plain sentences").fill(SUMMARY_1)
+    alex.get_by_role("button", name="Save summary").click()
+    expect(alex.locator("#summary-form")).to_be_hidden()
+    expect_only_visible(alex, "listener-view")
+
+    # 5. Turn 2: Alex listens on the desktop and signals by keys and buttons.
+    expect_only_visible(blake, "teacher-view")
+    blake_feed = blake.locator("#signal-feed li")
+    expect(blake_feed).to_have_count(0)
+    expect_tally(blake)
+    alex.get_by_label("Jargon word (optional)").fill(JARGON_2)
+    alex.get_by_label("Jargon word (optional)").press("Enter")
+    expect(blake_feed).to_have_text([f"Jargon: “{JARGON_2}”"])
+    alex.get_by_role("button", name="Slower").click()
+    alex.keyboard.press("c")
+    expect(blake_feed).to_have_text(["Clear", "Slower", f"Jargon: “{JARGON_2}”"])
+    expect_tally(blake, jargon=1, slower=1, clear=1)
+    shoot(blake, artifacts_dir, "08-phone-blake-teaching-sees-signals")
+    no_sideways_scroll(blake)
+    assert_touch_friendly(
+        blake.get_by_role("button", name="I’m done explaining"), "Done"
+    )
+
+    # Alex's connection drops: the banner shows. Meanwhile Blake names the
+    # topic and finishes; back online, Alex's page has that state.
+    problems_before = len(alex_watch.problems)
+    alex.context.set_offline(True)
+    expect(alex.locator("#reconnecting")).to_be_visible()
+    expect(alex.locator("#reconnecting")).to_contain_text("reconnecting")
+    expect(blake.locator("#partner-presence-text")).to_have_text(
+        "Alex is not in the room"
+    )
+    shoot(alex, artifacts_dir, "09-desktop-alex-offline-banner")
+    shoot(blake, artifacts_dir, "09-phone-blake-partner-gone")
+    expect(blake.get_by_label("What you will teach next")).to_be_visible()
+    blake.get_by_label("What you will teach next").fill(TURN_2_TOPIC)
+    blake.get_by_role("button", name="Set topic").click()
+    expect(blake.locator("#phase-label")).to_have_text(
+        f"Turn 2 of 2 — you teach: {TURN_2_TOPIC}"
+    )
+    blake.get_by_role("button", name="I’m done explaining").click()
+    expect(blake.locator("#phase-label")).to_have_text(
+        f"Turn 2 of 2 — rating: {TURN_2_TOPIC}"
+    )
+    expect(alex.locator("#phase-label")).to_have_text("Turn 2 of 2 — Blake teaches")
+
+    alex.context.set_offline(False)
+    expect(alex.locator("#reconnecting")).to_be_hidden()
+    expect(alex.locator("#phase-label")).to_have_text(
+        f"Turn 2 of 2 — rating: {TURN_2_TOPIC}"
+    )
+    expect(blake.locator("#partner-presence-text")).to_have_text("Alex is in the room")
+    expect_only_visible(alex, "rate-form")
+    expect(alex.get_by_label("Jargon words (comma separated)")).to_have_value(JARGON_2)
+    shoot(alex, artifacts_dir, "10-desktop-alex-back-rating-form")
+    offline = alex_watch.problems[problems_before:]
+    del alex_watch.problems[problems_before:]
+    unexpected = [p for p in offline if "/socket.io/" not in p]
+    assert not unexpected, unexpected
+
+    alex.locator("#rate-form").get_by_label("5 A 12-year-old would get it").check()
+    alex.get_by_label("Where did you get lost? (optional)").fill(NOTE_2)
+    alex.get_by_role("button", name="Send rating").click()
+    for page in (alex, blake):
+        expect(page.locator("#phase-label")).to_have_text("Session complete.")
+        expect(page.locator("#countdown")).to_have_text("✓")
+        expect(page.locator("#progress")).to_have_attribute("style", "width: 100%;")
+        done = page.locator("#done-view")
+        expect(done).to_be_visible()
+        expect(done.get_by_role("heading")).to_have_text("Session complete")
+        expect(done.get_by_role("link", name="session summary")).to_have_attribute(
+            "href", f"/sessions/{session_id}/summary"
+        )
+        expect(page.locator("#turns-list li.done")).to_have_count(2)
+    expect_only_visible(alex, "done-view")
+    shoot(alex, artifacts_dir, "11-desktop-alex-session-complete")
+
+    # Blake still has the rating time to reflect: the figure after self-rating.
+    expect_only_visible(blake, "reflect-view", "done-view")
+    expect(blake.locator("#their-rating")).to_have_text(
+        "Alex has rated this turn — rate yourself to see it."
+    )
+    shoot(blake, artifacts_dir, "11-phone-blake-session-complete-reflect")
+    blake.locator("#self-rate-form").get_by_label("4 Clear", exact=True).check()
+    blake.get_by_role("button", name="Rate myself").click()
+    expect(blake.locator("#their-rating")).to_have_text(
+        f"Alex rated it 5/5. “{NOTE_2}”"
+    )
+    blake.get_by_label("Now write it in two or three plain sentences").fill(SUMMARY_2)
+    blake.get_by_role("button", name="Save summary").click()
+    expect_only_visible(blake, "done-view")
+    shoot(blake, artifacts_dir, "12-phone-blake-session-complete")
+    no_sideways_scroll(blake)
+
+    # 6. The summary page, from the room's link, on both screens.
+    alex.locator("#done-view").get_by_role("link", name="session summary").click()
+    expect(alex).to_have_url(f"{base}/sessions/{session_id}/summary")
+    blake.locator("#done-view").get_by_role("link", name="session summary").click()
+    expect(blake).to_have_url(f"{base}/sessions/{session_id}/summary")
+    for page, viewer in ((alex, "alex"), (blake, "blake")):
+        expect(page.locator(".status")).to_have_text("completed")
+        first, second = page.locator("#turn-0"), page.locator("#turn-1")
+        expect(first.get_by_role("heading", level=2)).to_have_text(
+            f"Turn 1: {'You' if viewer == 'alex' else 'Alex'} taught {TURN_1_TOPIC}"
+        )
+        expect(second.get_by_role("heading", level=2)).to_have_text(
+            f"Turn 2: {'You' if viewer == 'blake' else 'Blake'} taught {TURN_2_TOPIC}"
+        )
+        expect(first.locator(".simplicity")).to_have_text("3/5")
+        expect(second.locator(".simplicity")).to_have_text("5/5")
+        expect(first.locator("dd").first).to_contain_text("self-rating 3/5")
+        expect(second.locator("dd").first).to_contain_text("self-rating 4/5")
+        expect(first.locator(".note")).to_have_text(f"“{NOTE_1}”")
+        expect(second.locator(".note")).to_have_text(f"“{NOTE_2}”")
+        expect(first.locator("mark")).to_have_text([JARGON_1])
+        expect(second.locator("mark")).to_have_text([JARGON_2])
+        expect(first.locator(".summary-text")).to_have_text(SUMMARY_1)
+        expect(second.locator(".summary-text")).to_have_text(SUMMARY_2)
+        expect(first.locator(".turn-facts")).to_contain_text(
+            "jargon 1 · lost 1 · slower 0 · clear 0"
+        )
+        expect(second.locator(".turn-facts")).to_contain_text(
+            "jargon 1 · lost 0 · slower 1 · clear 1"
+        )
+        # The timeline: each signal at its offset in the turn (M:SS), in order.
+        offset = r"0:\d\d "
+        expect(first.locator(".timeline li")).to_have_text(
+            [
+                re.compile(f"^{offset}jargon — “{JARGON_1}”$"),
+                re.compile(f"^{offset}lost$"),
+            ]
+        )
+        expect(second.locator(".timeline li")).to_have_text(
+            [
+                re.compile(f"^{offset}jargon — “{JARGON_2}”$"),
+                re.compile(f"^{offset}slower$"),
+                re.compile(f"^{offset}clear$"),
+            ]
+        )
+    shoot(alex, artifacts_dir, "13-desktop-alex-summary")
+    shoot(blake, artifacts_dir, "13-phone-blake-summary")
+    no_sideways_scroll(blake)
+
+    # The same facts, from the API: what the pages showed was stored.
+    stored = blake_api.call("GET", f"/sessions/{session_id}")
+    assert stored["status"] == "completed"
+    assert [
+        (t["topic"], t["simplicity"], t["note"], t["jargon"], t["summary"])
+        for t in stored["turns"]
+    ] == [
+        (TURN_1_TOPIC, 3, NOTE_1, [JARGON_1], SUMMARY_1),
+        (TURN_2_TOPIC, 5, NOTE_2, [JARGON_2], SUMMARY_2),
+    ]
+    assert [[s["kind"] for s in t["signals"]] for t in stored["turns"]] == [
+        ["jargon", "lost"],
+        ["jargon", "slower", "clear"],
+    ]
+
+    assert alex_watch.problems == [], alex_watch.problems
+    assert blake_watch.problems == [], blake_watch.problems

@@ -1,0 +1,650 @@
+"""The room protocol (DESIGN.md §6) against a real `python app.py` process, with
+real python-socketio clients over websocket: a full session driven by the
+partners, a turn ended by its deadline, a reconnect, and a restart mid-turn."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import socketio
+
+from tests.conftest import PASSWORD
+from tests.support.live_server import LiveServer
+
+pytestmark = pytest.mark.live
+
+SECRET_KEY = "ally-live-room-tests"
+API = "/api/v1"
+WAIT = 10.0  # generous: the box is shared; nothing here is a timing assertion
+SERVER_EVENTS = ("session_state", "signal", "presence", "rated", "notification")
+
+
+# --- the server and the accounts ------------------------------------------------
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[[], LiveServer]]:
+    """Start `python app.py` on a fresh SQLite file, with the scheduler on."""
+    servers: list[LiveServer] = []
+
+    def start() -> LiveServer:
+        env = {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'ally.db'}",
+            "SECRET_KEY": SECRET_KEY,
+            "ALLY_SCHEDULER": "on",
+            "ALLY_MIN_TEACH_SECONDS": "1",
+            "ALLY_MIN_RATE_SECONDS": "1",
+            "ALLY_AUTH_RATE_LIMIT": "1000 per minute",
+            "SOCKETIO_MESSAGE_QUEUE": "",
+        }
+        server = LiveServer(env, log_path=tmp_path / "server.log")
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@dataclass
+class Account:
+    id: int
+    token: str
+    name: str
+
+
+def api(
+    server: LiveServer,
+    method: str,
+    path: str,
+    token: str | None = None,
+    json: Any = None,
+    expect: int = 200,
+) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = requests.request(
+        method, f"{server.url}{API}{path}", json=json, headers=headers, timeout=WAIT
+    )
+    assert response.status_code == expect, (method, path, response.text)
+    return response.json()
+
+
+def partners(server: LiveServer) -> tuple[Account, Account, int]:
+    """Ann and Ben, paired through the JSON API; returns the partnership id."""
+    accounts = []
+    for name in ("Ann", "Ben"):
+        email = f"{name.lower()}@example.com"
+        user = api(
+            server,
+            "POST",
+            "/auth/register",
+            json={
+                "email": email,
+                "password": PASSWORD,
+                "display_name": name,
+                "timezone": "Europe/London",
+            },
+            expect=201,
+        )
+        token = api(
+            server,
+            "POST",
+            "/auth/token",
+            json={"email": email, "password": PASSWORD},
+            expect=201,
+        )["token"]
+        api(
+            server,
+            "PATCH",
+            "/me",
+            token,
+            json={"availability": [{"start": "00:00", "end": "23:30"}]},
+        )
+        accounts.append(Account(user["id"], token, name))
+    ann, ben = accounts
+    sent = api(
+        server,
+        "POST",
+        "/partner-requests",
+        ann.token,
+        json={"to_user_id": ben.id, "message": "Teach-back?"},
+        expect=201,
+    )
+    accepted = api(server, "POST", f"/partner-requests/{sent['id']}/accept", ben.token)
+    return ann, ben, accepted["partnership"]["id"]
+
+
+def extra_session(
+    server: LiveServer, creator: Account, pid: int, turns: int, teach: int, rate: int
+) -> int:
+    """An extra session now; its creator teaches first."""
+    body = {"turns": turns, "teach_seconds": teach, "rate_seconds": rate}
+    created = api(
+        server, "POST", f"/partnerships/{pid}/sessions", creator.token, body, 201
+    )
+    return created["id"]
+
+
+def stored(server: LiveServer, account: Account, session_id: int) -> dict:
+    return api(server, "GET", f"/sessions/{session_id}", account.token)
+
+
+def assert_clean_log(server: LiveServer) -> None:
+    text = server.log_text()
+    assert "Traceback" not in text, server.log_tail(120)
+    assert " failed" not in text, server.log_tail(120)
+
+
+# --- a websocket client ---------------------------------------------------------
+
+
+class RoomClient:
+    """One python-socketio client over websocket that records what it receives.
+
+    Handlers run on python-socketio's threads; everything received goes into
+    `received` as (event, payload, wall-clock time) under a condition.
+    """
+
+    def __init__(self, server: LiveServer, account: Account) -> None:
+        self.server = server
+        self.account = account
+        self.session_id: int | None = None  # set once joined: rejoin on connect
+        self.received: list[tuple[str, Any, float]] = []
+        self.changed = threading.Condition()
+        self.sio = socketio.Client(
+            reconnection_delay=0.2, reconnection_delay_max=1, randomization_factor=0
+        )
+        for name in SERVER_EVENTS:
+            self.sio.on(name, partial(self._record, name))
+        self.sio.on("connect", self._on_connect)
+
+    def _record(self, name: str, payload: Any = None) -> None:
+        with self.changed:
+            self.received.append((name, payload, time.time()))
+            self.changed.notify_all()
+
+    def _on_connect(self) -> None:
+        # After a drop python-socketio reconnects on its own; the room is
+        # per-connection, so the client joins again (as the page does).
+        if self.session_id is not None:
+            self.sio.emit(
+                "join_session",
+                {"session_id": self.session_id},
+                callback=partial(self._record, "rejoined"),
+            )
+
+    def connect(self) -> RoomClient:
+        self.sio.connect(
+            self.server.url,
+            auth={"token": self.account.token},
+            transports=["websocket"],
+            wait_timeout=WAIT,
+        )
+        return self
+
+    def call(self, event: str, payload: dict) -> dict:
+        ack = self.sio.call(event, payload, timeout=WAIT)
+        assert isinstance(ack, dict), (event, ack)
+        return ack
+
+    def ok(self, event: str, payload: dict) -> dict:
+        ack = self.call(event, payload)
+        assert ack["ok"] is True, (self.account.name, event, payload, ack)
+        return ack
+
+    def join(self, session_id: int) -> dict:
+        state = self.ok("join_session", {"session_id": session_id})["state"]
+        self.session_id = session_id
+        return state
+
+    def events(self, name: str) -> list[Any]:
+        with self.changed:
+            return [payload for event, payload, _ in self.received if event == name]
+
+    def states(self) -> list[dict]:
+        return self.events("session_state")
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
+        """Wait until check() (called under the lock) returns something truthy."""
+        with self.changed:
+            result = self.changed.wait_for(check, timeout)
+        assert result, f"{self.account.name}: timed out waiting for {what}"
+        return result
+
+    def wait_count(self, name: str, count: int) -> list[Any]:
+        """Wait until `count` events `name` have arrived; returns them all."""
+
+        def enough():
+            got = [p for e, p, _ in self.received if e == name]
+            return got if len(got) >= count else None
+
+        return self.wait(f"{count} x {name}", enough)
+
+    def wait_event(
+        self, names: tuple[str, ...], match: Callable[[Any], bool]
+    ) -> tuple[Any, float]:
+        """The first event (of any of `names`) whose payload matches, and when."""
+
+        def found():
+            for event, payload, at in self.received:
+                if event in names and match(payload):
+                    return payload, at
+            return None
+
+        return self.wait(f"{names} matching", found)
+
+    def close(self) -> None:
+        self.session_id = None
+        self.sio.disconnect()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[[LiveServer, Account], RoomClient]]:
+    clients: list[RoomClient] = []
+
+    def make(server: LiveServer, account: Account) -> RoomClient:
+        client = RoomClient(server, account)
+        clients.append(client)
+        return client.connect()
+
+    yield make
+    # A websocket close waits up to 3 s for the server's close frame; in parallel.
+    closing = [threading.Thread(target=client.close) for client in clients]
+    for thread in closing:
+        thread.start()
+    for thread in closing:
+        thread.join()
+
+
+def instant(value: str | None) -> datetime:
+    assert value is not None
+    parsed = datetime.fromisoformat(value)
+    assert parsed.utcoffset() == timedelta(0), value
+    return parsed
+
+
+def without_clock(state: dict) -> dict:
+    """A snapshot minus `server_time` (the moment it was taken)."""
+    return {key: value for key, value in state.items() if key != "server_time"}
+
+
+def without_tallies(state: dict) -> dict:
+    """Also minus the turns' signal tallies: a `signal` event, not a new
+    `session_state`, tells the room about each signal."""
+    plain = without_clock(state)
+    plain["turns"] = [
+        {key: value for key, value in turn.items() if key != "signals"}
+        for turn in state["turns"]
+    ]
+    return plain
+
+
+def assert_matches_database(state: dict, row: dict) -> None:
+    """A room snapshot says what GET /api/v1/sessions/<id> says."""
+    assert (state["session_id"], state["status"], state["phase"], state["turn"]) == (
+        row["id"],
+        row["status"],
+        row["phase"],
+        row["turn"],
+    )
+    assert instant(state["starts_at"]) == instant(row["starts_at"])
+    if row["phase_ends_at"] is None:
+        assert state["phase_ends_at"] is None
+    else:
+        assert instant(state["phase_ends_at"]) == instant(row["phase_ends_at"])
+    stored_turns = {turn["index"]: turn for turn in row["turns"]}
+    for turn in state["turns"]:
+        saved = stored_turns.get(turn["index"])
+        if saved is None:
+            assert (turn["started_at"], turn["topic"], turn["simplicity"]) == (
+                None,
+                None,
+                None,
+            )
+            continue
+        for key in ("teacher_id", "listener_id", "topic", "simplicity", "summary"):
+            assert turn[key] == saved[key], (turn["index"], key)
+        for key in ("started_at", "teach_ends_at", "ended_at"):
+            if saved[key] is None:
+                assert turn[key] is None, (turn["index"], key)
+            else:
+                assert instant(turn[key]) == instant(saved[key]), (turn["index"], key)
+        tally: dict[str, int] = {}
+        for signal in saved["signals"]:
+            tally[signal["kind"]] = tally.get(signal["kind"], 0) + 1
+        assert turn["signals"] == tally, turn["index"]
+
+
+# --- 1. a full session driven by the partners -----------------------------------
+
+TOPICS = ["Nephron", "Frank-Starling", "Beta blockers", "Loop of Henle"]
+
+
+def test_a_four_turn_session_driven_by_finish_and_rate(start_server, make_client):
+    server = start_server()
+    ann, ben, pid = partners(server)
+    sid = extra_session(server, ann, pid, turns=4, teach=60, rate=60)
+    a, b = make_client(server, ann), make_client(server, ben)
+
+    waiting = a.join(sid)
+    assert (waiting["status"], waiting["phase"]) == ("open", "waiting")
+    started = b.join(sid)
+    assert (started["status"], started["phase"], started["turn"]) == (
+        "live",
+        "teaching",
+        0,
+    )
+    seen = 0
+
+    def next_state(**expected: Any) -> dict:
+        """Both clients get exactly one more session_state, the same one."""
+        nonlocal seen
+        seen += 1
+        state = a.wait_count("session_state", seen)[seen - 1]
+        assert b.wait_count("session_state", seen)[seen - 1] == state
+        for key, value in expected.items():
+            assert state[key] == value, (key, state)
+        return state
+
+    first = next_state(status="live", phase="teaching", turn=0)
+    assert without_clock(first) == without_clock(started)
+    for i, topic in enumerate(TOPICS):
+        teacher, listener = (a, b) if i % 2 == 0 else (b, a)
+        assert [t["teacher_id"] for t in first["turns"]][i] == teacher.account.id
+
+        ack = teacher.ok("set_topic", {"session_id": sid, "title": topic})
+        assert (ack["turn"], ack["topic"]) == (i, topic)
+        assert next_state(phase="teaching", turn=i)["turns"][i]["topic"] == topic
+
+        word = f"word{i}"
+        listener.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
+        listener.ok("signal", {"session_id": sid, "kind": "clear"})
+        relayed, _ = teacher.wait_event(
+            ("signal",), lambda p, i=i: p["turn"] == i and p["kind"] == "clear"
+        )
+        jargon_signal, _ = teacher.wait_event(
+            ("signal",), lambda p, i=i: p["turn"] == i and p["kind"] == "jargon"
+        )
+        assert (jargon_signal["session_id"], jargon_signal["word"]) == (sid, word)
+        assert relayed["word"] is None
+
+        rating_ack = teacher.ok("finish_turn", {"session_id": sid})["state"]
+        rating = next_state(phase="rating", turn=i)
+        assert without_clock(rating) == without_clock(rating_ack)
+        assert rating["turns"][i]["signals"] == {"jargon": 1, "clear": 1}
+
+        teacher.ok("self_rate", {"session_id": sid, "turn": i, "simplicity": 3})
+        text = f"{topic} in plain words, turn {i}."
+        teacher.ok("summary", {"session_id": sid, "turn": i, "text": text})
+        assert next_state(phase="rating", turn=i)["turns"][i]["summary"] == text
+
+        rated = listener.ok(
+            "rate",
+            {
+                "session_id": sid,
+                "turn": i,
+                "simplicity": i + 2,
+                "note": f"note {i}",
+                "jargon": [word],
+            },
+        )["rating"]
+        assert rated["simplicity"] == i + 2
+        if i + 1 < len(TOPICS):
+            after = next_state(status="live", phase="teaching", turn=i + 1)
+        else:
+            after = next_state(status="completed", phase="done", turn=4)
+        assert after["turns"][i]["simplicity"] == i + 2
+        for client in (a, b):
+            client.wait_event(("rated",), lambda p, i=i: p["turn"] == i)
+
+    # Every change reached both clients once, in order; nothing came after.
+    time.sleep(0.5)
+    states = a.states()
+    assert states == b.states()
+    assert len(states) == seen == 1 + 4 * len(TOPICS)
+    versions = [state["version"] for state in states]
+    assert versions == sorted(versions)
+    phase_changes = [
+        state["version"]
+        for before, state in zip(states, states[1:], strict=False)
+        if (state["phase"], state["turn"]) != (before["phase"], before["turn"])
+    ]
+    assert len(phase_changes) == 2 * len(TOPICS)
+    assert len(set(phase_changes)) == len(phase_changes)
+    assert [r["turn"] for r in a.events("rated")] == [0, 1, 2, 3]
+
+    row = stored(server, ann, sid)
+    assert (row["status"], row["phase"]) == ("completed", "done")
+    assert len(row["turns"]) == 4
+    for i, turn in enumerate(row["turns"]):
+        assert turn["index"] == i
+        assert turn["teacher_id"] == (ann.id if i % 2 == 0 else ben.id)
+        assert turn["topic"] == TOPICS[i]
+        assert (turn["simplicity"], turn["note"], turn["jargon"]) == (
+            i + 2,
+            f"note {i}",
+            [f"word{i}"],
+        )
+        assert turn["summary"] == f"{TOPICS[i]} in plain words, turn {i}."
+        assert turn["self_simplicity"] == 3
+        assert [(s["kind"], s["word"]) for s in turn["signals"]] == [
+            ("jargon", f"word{i}"),
+            ("clear", None),
+        ]
+        assert all(s["offset_ms"] >= 0 for s in turn["signals"])
+        if i:
+            # The next turn starts at once when the listener rates.
+            previous = row["turns"][i - 1]
+            assert instant(turn["started_at"]) == instant(previous["ended_at"])
+    assert_matches_database(states[-1], row)
+    assert_clean_log(server)
+
+
+# --- 2. a turn ended by its deadline --------------------------------------------
+
+
+def test_deadlines_move_the_phases_with_no_client_event(start_server, make_client):
+    server = start_server()
+    ann, ben, pid = partners(server)
+    sid = extra_session(server, ann, pid, turns=2, teach=2, rate=2)
+    a, b = make_client(server, ann), make_client(server, ben)
+    a.join(sid)
+    start = b.join(sid)
+    assert (start["phase"], start["turn"]) == ("teaching", 0)
+    two = timedelta(seconds=2)
+
+    def state_of(phase: str, turn: int) -> tuple[dict, float]:
+        return a.wait_event(
+            ("session_state",),
+            lambda s: (s["phase"], s["turn"]) == (phase, turn),
+        )
+
+    rating0, rating0_at = state_of("rating", 0)
+    teaching1, _ = state_of("teaching", 1)
+    rating1, rating1_at = state_of("rating", 1)
+    done, _ = a.wait_event(("session_state",), lambda s: s["status"] == "completed")
+
+    turn0 = rating0["turns"][0]
+    started0 = instant(start["turns"][0]["started_at"])
+    assert instant(turn0["started_at"]) == started0
+    # The turn ends on its planned deadline exactly, not whenever the job ran.
+    assert instant(turn0["teach_ends_at"]) == started0 + two
+    assert instant(rating0["phase_ends_at"]) == started0 + 2 * two
+    assert instant(turn0["rating_ends_at"]) == started0 + 2 * two
+    assert rating0_at <= (started0 + two).timestamp() + 2.5
+
+    turn1 = rating1["turns"][1]
+    assert instant(teaching1["turns"][0]["ended_at"]) == started0 + 2 * two
+    assert teaching1["turns"][0]["simplicity"] is None  # nobody rated: unrated
+    assert instant(turn1["started_at"]) == started0 + 2 * two
+    assert instant(turn1["teach_ends_at"]) == started0 + 3 * two
+    assert rating1_at <= (started0 + 3 * two).timestamp() + 2.5
+    assert instant(done["turns"][1]["ended_at"]) == started0 + 4 * two
+    assert (done["phase"], done["turn"], done["phase_ends_at"]) == ("done", 2, None)
+
+    # Both clients saw the same moves, and the database agrees.
+    assert b.wait_event(("session_state",), lambda s: s["status"] == "completed")
+    assert [s["version"] for s in a.states()] == [s["version"] for s in b.states()]
+    row = stored(server, ben, sid)
+    assert_matches_database(done, row)
+    assert [t["simplicity"] for t in row["turns"]] == [None, None]
+    assert_clean_log(server)
+
+
+# --- 3. a reconnect -------------------------------------------------------------
+
+
+def test_a_reconnecting_client_gets_the_database_state(start_server, make_client):
+    server = start_server()
+    ann, ben, pid = partners(server)
+    sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
+    a, b = make_client(server, ann), make_client(server, ben)
+    a.join(sid)
+    b.join(sid)
+    a.ok("set_topic", {"session_id": sid, "title": "Nephron"})
+    b.ok("signal", {"session_id": sid, "kind": "jargon", "word": "osmolality"})
+    b.ok("signal", {"session_id": sid, "kind": "lost"})
+    a.wait_event(("signal",), lambda p: p["kind"] == "lost")
+
+    old_sid = b.sio.sid
+    b.close()
+    a.wait_event(
+        ("presence",), lambda p: p["user_id"] == ben.id and p["online"] is False
+    )
+    b.connect()
+    assert b.sio.sid != old_sid
+    rejoined = b.join(sid)
+
+    # Ann saw Ben come, go, and come back.
+    a.wait_count("presence", 4)  # Ann's own join, then Ben: on, off, on
+    assert [p["online"] for p in a.events("presence") if p["user_id"] == ben.id] == [
+        True,
+        False,
+        True,
+    ]
+    assert all(p["session_id"] == sid for p in a.events("presence"))
+
+    # The snapshot is the database's state and the partner's latest state.
+    assert (rejoined["phase"], rejoined["turn"]) == ("teaching", 0)
+    assert rejoined["turns"][0]["topic"] == "Nephron"
+    assert rejoined["turns"][0]["signals"] == {"jargon": 1, "lost": 1}
+    assert [p["online"] for p in rejoined["participants"]] == [True, True]
+    assert_matches_database(rejoined, stored(server, ben, sid))
+    assert without_tallies(rejoined) == without_tallies(a.states()[-1])
+
+    # The new socket is in the room: its signal reaches Ann, Ann's finish reaches it.
+    b.ok("signal", {"session_id": sid, "kind": "slower"})
+    a.wait_event(("signal",), lambda p: p["kind"] == "slower")
+    rating = a.ok("finish_turn", {"session_id": sid})["state"]
+    seen, _ = b.wait_event(("session_state",), lambda s: s["phase"] == "rating")
+    assert without_clock(seen) == without_clock(rating)
+    assert seen["turns"][0]["signals"] == {"jargon": 1, "lost": 1, "slower": 1}
+    assert_clean_log(server)
+
+
+# --- 4. a server restart mid-turn -----------------------------------------------
+
+
+def test_a_restart_mid_turn_loses_nothing(start_server, make_client):
+    server = start_server()
+    ann, ben, pid = partners(server)
+    teach = timedelta(seconds=8)
+    sid = extra_session(server, ann, pid, turns=2, teach=8, rate=60)
+    a, b = make_client(server, ann), make_client(server, ben)
+    a.join(sid)
+    b.join(sid)
+
+    # Turn 0 (Ann teaches) goes by quickly and is rated.
+    a.ok("set_topic", {"session_id": sid, "title": "Nephron"})
+    b.ok("signal", {"session_id": sid, "kind": "jargon", "word": "osmolality"})
+    a.ok("finish_turn", {"session_id": sid})
+    a.ok("self_rate", {"session_id": sid, "turn": 0, "simplicity": 4})
+    a.ok("summary", {"session_id": sid, "turn": 0, "text": "Kidneys filter blood."})
+    rating0 = {"turn": 0, "simplicity": 3, "note": "ok", "jargon": ["GFR"]}
+    b.ok("rate", {"session_id": sid, **rating0})
+    # Turn 1 (Ben teaches): a topic and signals, then the server goes down.
+    b.ok("set_topic", {"session_id": sid, "title": "Frank-Starling"})
+    a.ok("signal", {"session_id": sid, "kind": "slower"})
+    a.ok("signal", {"session_id": sid, "kind": "jargon", "word": "preload"})
+    before, _ = b.wait_event(
+        ("session_state",),
+        lambda s: (
+            (s["phase"], s["turn"]) == ("teaching", 1)
+            and s["turns"][1]["topic"] == "Frank-Starling"
+        ),
+    )
+    started1 = instant(before["turns"][1]["started_at"])
+    assert instant(before["turns"][1]["teach_ends_at"]) == started1 + teach
+    sids = (a.sio.sid, b.sio.sid)
+    received_before = (len(a.received), len(b.received))
+
+    server.restart()
+
+    # Both clients reconnect by themselves, join again and get the current state.
+    for client, count in zip((a, b), received_before, strict=True):
+
+        def rejoined(client=client, count=count):
+            acks = [p for e, p, _ in client.received[count:] if e == "rejoined"]
+            return acks[-1] if acks else None
+
+        ack = client.wait("a rejoin after the restart", rejoined, timeout=20)
+        assert ack["ok"] is True, ack
+        state = ack["state"]
+        assert state["turn"] == 1 and state["phase"] in ("teaching", "rating")
+        assert state["turns"][1]["topic"] == "Frank-Starling"
+        assert state["turns"][1]["signals"] == {"slower": 1, "jargon": 1}
+        assert (state["turns"][0]["simplicity"], state["turns"][0]["summary"]) == (
+            3,
+            "Kidneys filter blood.",
+        )
+    assert a.sio.sid != sids[0] and b.sio.sid != sids[1]
+
+    # The turn ends on its stored deadline, even though the server restarted.
+    def state_in(payload: dict) -> dict:
+        """A pushed session_state, or the state in a join ack."""
+        return payload.get("state") or payload
+
+    rating, _ = a.wait_event(
+        ("session_state", "rejoined"),
+        lambda p: (state_in(p).get("phase"), state_in(p).get("turn")) == ("rating", 1),
+    )
+    rating = state_in(rating)
+    assert instant(rating["turns"][1]["started_at"]) == started1
+    assert instant(rating["turns"][1]["teach_ends_at"]) == started1 + teach
+    assert_matches_database(rating, stored(server, ann, sid))
+
+    # The room still works: Ann rates turn 1 and the session completes.
+    a.ok("rate", {"session_id": sid, "turn": 1, "simplicity": 5})
+    for client in (a, b):
+        client.wait_event(("session_state",), lambda s: s["status"] == "completed")
+
+    row = stored(server, ann, sid)
+    assert (row["status"], row["phase"]) == ("completed", "done")
+    first, second = row["turns"]
+    assert (first["topic"], first["simplicity"], first["note"], first["jargon"]) == (
+        "Nephron",
+        3,
+        "ok",
+        ["GFR"],
+    )
+    assert (first["summary"], first["self_simplicity"]) == ("Kidneys filter blood.", 4)
+    assert [(s["kind"], s["word"]) for s in first["signals"]] == [
+        ("jargon", "osmolality")
+    ]
+    assert (second["topic"], second["simplicity"]) == ("Frank-Starling", 5)
+    assert instant(second["teach_ends_at"]) == started1 + teach
+    assert [(s["kind"], s["word"]) for s in second["signals"]] == [
+        ("slower", None),
+        ("jargon", "preload"),
+    ]
+    assert server.log_text().count("--- start:") == 2
+    assert_clean_log(server)
