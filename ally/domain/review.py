@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import mean
 
+from .timezones import zone
+
 TREND_WINDOW = 3
 TREND_STEP = 0.5
 GAP_LAST_AT_MOST = 2
@@ -197,11 +199,15 @@ def choose_period(first: datetime, last: datetime) -> str:
 
 
 def series_by_period(
-    points: Iterable[tuple[datetime, int]], period: str | None = None
+    points: Iterable[tuple[datetime, int]],
+    period: str | None = None,
+    tz: str | None = None,
 ) -> list[tuple[str, float, int]]:
     """Mean rating per day ("2026-03-10"), ISO week ("2026-W10") or month
-    ("2026-03"), oldest first; the period is chosen from the span if not given."""
-    ordered = sorted(points)
+    ("2026-03"), oldest first; the period is chosen from the span if not given.
+    With `tz`, days (weeks, months) are the student's own, not UTC's."""
+    info = zone(tz) if tz else None
+    ordered = sorted((w.astimezone(info) if info else w, v) for w, v in points)
     if not ordered:
         return []
     period = period or choose_period(ordered[0][0], ordered[-1][0])

@@ -214,10 +214,12 @@ class Summary:
     mean: float | None
     overall: list[tuple[str, float, int]]  # (period label, mean, count)
     period: str  # day, week or month
+    timezone: str  # the student's: days are theirs
 
 
 def summary(user_id: int) -> Summary:
     """Topics, gaps, calibration and the overall series, from one query."""
+    user = get_user(user_id)
     items = history(user_id)
     stats = rules.topic_stats(items)
     rated = [e.simplicity for e in items if e.simplicity]
@@ -231,9 +233,12 @@ def summary(user_id: int) -> Summary:
         rated=len(rated),
         mean=round(sum(rated) / len(rated), 2) if rated else None,
         overall=rules.series_by_period(
-            ((e.taught_at, e.simplicity) for e in items if e.simplicity), period
+            ((e.taught_at, e.simplicity) for e in items if e.simplicity),
+            period,
+            user.timezone,
         ),
         period=period,
+        timezone=user.timezone,
     )
 
 

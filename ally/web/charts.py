@@ -22,10 +22,51 @@ class Series:
     points: Sequence[tuple[str, float]]
 
 
+LABEL_FONT = 12
+CHAR_WIDTH = 0.6 * LABEL_FONT  # a fair average for digits and dashes
+
+
+def _x_labels(
+    labels: Sequence[str], positions: Sequence[float], left: float, right: float
+) -> list[tuple[int, str]]:
+    """Which x labels to draw, and their anchors, so that none overlap.
+
+    The last label is placed first (anchored at its end), the first next
+    (anchored at its start); the ones between are added left to right when
+    they clear both their left neighbour and the last label.
+    """
+    if not labels:
+        return []
+    gap = LABEL_FONT  # at least a letter's width between labels
+
+    def extent(i: int, anchor: str) -> tuple[float, float]:
+        width = CHAR_WIDTH * len(labels[i])
+        start = {"start": positions[i], "end": positions[i] - width}.get(
+            anchor, positions[i] - width / 2
+        )
+        return max(left, start), min(right, start + width)
+
+    if len(labels) == 1:
+        return [(0, "middle")]
+    last = len(labels) - 1
+    chosen = [(0, "start")]
+    last_left, _ = extent(last, "end")
+    _, edge = extent(0, "start")
+    for i in range(1, last):
+        lo, hi = extent(i, "middle")
+        if lo >= edge + gap and hi + gap <= last_left:
+            chosen.append((i, "middle"))
+            edge = hi
+    if last_left >= edge + gap:
+        chosen.append((last, "end"))
+    return chosen
+
+
 def line_chart(
     series: Sequence[Series],
     *,
     title: str,
+    chart_id: str = "chart",
     y_min: float = 1,
     y_max: float = 5,
     width: int = 720,
@@ -51,31 +92,23 @@ def line_chart(
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart-title">{escape(title)}</title>',
+        f'aria-labelledby="{chart_id}-title" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
     ]
     for tick in range(int(y_min), int(y_max) + 1):
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" '
             f'y2="{y(tick):.1f}" stroke="#d9dde3" stroke-width="1"/>'
-            f'<text x="{left - 8}" y="{y(tick) + 4:.1f}" font-size="12" '
+            f'<text x="{left - 8}" y="{y(tick) + 4:.1f}" font-size="13" '
             f'text-anchor="end" fill="#444">{tick}</text>'
         )
-    step = max(1, len(labels) // 8)
-    last = len(labels) - 1
-    for i, label in enumerate(labels):
-        # Every step-th label, the last one always, none crowding the last.
-        if i == last or (i % step == 0 and last - i >= step / 2):
-            # The ends are anchored inwards so their labels are not cut off.
-            anchor = "middle"
-            if len(labels) > 1 and i == 0:
-                anchor = "start"
-            elif len(labels) > 1 and i == len(labels) - 1:
-                anchor = "end"
-            parts.append(
-                f'<text x="{x(i):.1f}" y="{height - 12}" font-size="11" '
-                f'text-anchor="{anchor}" fill="#444">{escape(label)}</text>'
-            )
+    positions = [x(i) for i in range(len(labels))]
+    for i, anchor in _x_labels(labels, positions, 0, width):
+        parts.append(
+            f'<text x="{positions[i]:.1f}" y="{height - 12}" '
+            f'font-size="{LABEL_FONT}" text-anchor="{anchor}" fill="#444">'
+            f"{escape(labels[i])}</text>"
+        )
     position = {label: i for i, label in enumerate(labels)}
     for n, line in enumerate(series):
         colour = PALETTE[n % len(PALETTE)]

@@ -28,46 +28,59 @@ from .helpers import FORM_ERRORS
 bp = Blueprint("review", __name__)
 
 
-@bp.route("/review")
-@login_required
-def index():
-    """Figures, the gaps to teach again, topics with a chart, calibration."""
+def _render_index(status: int = 200, terms_error: str | None = None, typed=None):
     summary = reviews.summary(current_user.id)
     chosen = request.args.get("topic", "")
     topic = next((t for t in summary.topics if t.key == chosen), None)
     if chosen and topic is None:
         abort(404)
+    period, tz = summary.period, summary.timezone
     series = [Series("All topics", [(m, v) for m, v, _ in summary.overall])]
-    period = summary.period
+    topic_series = []
     if topic is not None:
-        own = series_by_period(topic.ratings, period)
-        series.append(Series(topic.topic, [(m, v) for m, v, _ in own]))
+        topic_series = series_by_period(topic.ratings, period, tz)
+        series.append(Series(topic.topic, [(m, v) for m, v, _ in topic_series]))
     chart = (
-        line_chart(series, title=f"Mean simplicity per {period}")
+        line_chart(series, title=f"Mean simplicity per {period}", chart_id="trend")
         if summary.overall
         else None
     )
     calibration = summary.calibration
-    calibration_chart = None
+    calibration_chart, calibration_rows = None, []
     if calibration.points:
-        own = series_by_period(((w, s) for w, s, _ in calibration.points), period)
-        partner = series_by_period(((w, p) for w, _, p in calibration.points), period)
+        own = series_by_period(((w, s) for w, s, _ in calibration.points), period, tz)
+        partner = series_by_period(
+            ((w, p) for w, _, p in calibration.points), period, tz
+        )
         calibration_chart = line_chart(
             [
                 Series("You (self-rating)", [(m, v) for m, v, _ in own]),
                 Series("Your partner", [(m, v) for m, v, _ in partner]),
             ],
             title=f"Self-rating against partner's rating per {period}",
+            chart_id="calibration",
         )
+        theirs = {m: v for m, v, _ in partner}
+        calibration_rows = [(m, v, theirs.get(m), n) for m, v, n in own]
     return render_template(
         "review/index.html",
         s=summary,
         topic=topic,
+        topic_by_period={m: (v, n) for m, v, n in topic_series},
         chart=chart,
         calibration_chart=calibration_chart,
+        calibration_rows=calibration_rows,
         partnerships=reviews.partnership_stats(current_user.id, utcnow()),
-        terms=reviews.allowed_terms(current_user.id),
-    )
+        terms=typed if typed is not None else reviews.allowed_terms(current_user.id),
+        terms_error=terms_error,
+    ), status
+
+
+@bp.route("/review")
+@login_required
+def index():
+    """Figures, the gaps to teach again, topics with a chart, calibration."""
+    return _render_index()
 
 
 def _page_or_400(loader, *args):
@@ -97,14 +110,13 @@ def given():
 @login_required
 def terms():
     """Save the terms I must use (never flagged as rare words)."""
+    typed = request.form.get("terms", "")
     try:
-        saved = reviews.set_allowed_terms(
-            current_user.id, request.form.get("terms", "")
-        )
+        saved = reviews.set_allowed_terms(current_user.id, typed)
     except FORM_ERRORS as error:
-        flash(error.message, "error")
-    else:
-        flash(f"Saved {len(saved)} term{'s' if len(saved) != 1 else ''}.", "success")
+        # Shown beside the box, with what was typed kept.
+        return _render_index(400, terms_error=error.message, typed=[typed])
+    flash(f"Saved {len(saved)} term{'s' if len(saved) != 1 else ''}.", "success")
     return redirect(url_for("review.index") + "#terms")
 
 
