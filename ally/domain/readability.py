@@ -54,22 +54,42 @@ def sentence_count(text: str) -> int:
     return max(1, len(SENTENCE_END.findall(text.strip())))
 
 
+# Vowel pairs usually spoken as two syllables ("angi-o-tensin", "potass-i-um",
+# "di-uretic", "vide-o"), and endings where the same letters make one.
+HIATUS = re.compile(r"i[aou]|eo")
+ONE_SYLLABLE_ENDINGS = re.compile(
+    r"(?:[tsc]i(?:on|an|al|ous)|gi(?:on|ous)|tia[ln]?|[sc]ia[ln]?)"
+)
+
+
 def _vowel_groups(word: str) -> int:
     w = word.lower()
     count = len(VOWEL_GROUP.findall(w))
+    count += len(HIATUS.findall(w)) - len(ONE_SYLLABLE_ENDINGS.findall(w))
     if len(w) > 2 and w.endswith("e") and not w.endswith(("le", "ee", "ie", "ye")):
         count -= 1  # silent final e: "make", "base"
-    elif len(w) > 3 and w.endswith(("ed", "es")) and w[-3] not in "aeiouytd":
-        count -= 1  # "jumped", "makes" (but "needed", "glasses" keep it)
+    elif len(w) > 3 and w.endswith("ed") and w[-3] not in "aeiouytd":
+        count -= 1  # "jumped" (but "needed", "hated" keep it)
+    elif len(w) > 3 and w.endswith("es") and not _es_sounded(w):
+        count -= 1  # "makes", "states" (but "faces", "boxes", "changes" keep it)
     return max(1, count)
+
+
+def _es_sounded(word: str) -> bool:
+    """Whether a final -es is its own syllable (after a hissing sound)."""
+    stem = word[:-2]
+    return stem.endswith(("s", "x", "z", "ch", "sh", "c", "g")) or word.endswith(
+        ("ces", "ges", "ses", "zes")
+    )
 
 
 @lru_cache(maxsize=16384)
 def syllables(word: str) -> int:
     """Syllables in one word (the larger of hyphenation and vowel groups)."""
-    parts = [p for p in re.split(r"[-'’]", word) if p]
+    # Hyphens join words; an apostrophe only trims one ("don't", "kidney's").
+    parts = [p.replace("'", "").replace("’", "") for p in word.split("-")]
     total = 0
-    for part in parts:
+    for part in (p for p in parts if p):
         hyphenated = len(_hyphenator.positions(part.lower())) + 1
         total += max(hyphenated, _vowel_groups(part))
     return max(1, total)
@@ -81,7 +101,9 @@ def flesch_kincaid_grade(text: str) -> float | None:
 
 
 def _key(word: str) -> str:
-    return word.casefold().replace("’", "'")
+    """Case-folded, curly apostrophe straightened, a possessive 's dropped."""
+    key = word.casefold().replace("’", "'")
+    return key[:-2] if key.endswith("'s") else key
 
 
 def rare_words(
@@ -94,9 +116,22 @@ def rare_words(
         key = _key(word)
         if key in found or key in allow or len(key) < MIN_RARE_LENGTH:
             continue
-        if _zipf(key) < threshold:
+        if _is_rare(key, allow, threshold):
             found[key] = word
     return tuple(found.values())
+
+
+def _is_rare(key: str, allow: set[str], threshold: float) -> bool:
+    """Rare as a whole and, for a compound, in a part that is not allowed."""
+    if _zipf(key) >= threshold:
+        return False
+    parts = [p for p in key.split("-") if p]
+    if len(parts) < 2:
+        return True
+    return any(
+        p not in allow and len(p) >= MIN_RARE_LENGTH and _zipf(p) < threshold
+        for p in parts
+    )
 
 
 @lru_cache(maxsize=65536)

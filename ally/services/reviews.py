@@ -38,6 +38,7 @@ from .errors import Invalid
 from .profiles import clean_terms
 
 MAX_PER_PAGE = 100
+MAX_PAGE = 100_000  # well past any history; keeps OFFSET within the database
 DEFAULT_PER_PAGE = 20
 SIGNAL_KINDS = ("jargon", "lost", "slower", "clear")
 
@@ -67,8 +68,8 @@ def page_args(page: Any, per_page: Any) -> tuple[int, int]:
         size = int(per_page) if per_page not in (None, "") else DEFAULT_PER_PAGE
     except (TypeError, ValueError) as exc:
         raise Invalid("page and per_page must be whole numbers.") from exc
-    if number < 1:
-        raise Invalid("page starts at 1.", field="page")
+    if not 1 <= number <= MAX_PAGE:
+        raise Invalid(f"page must be 1 to {MAX_PAGE}.", field="page")
     if not 1 <= size <= MAX_PER_PAGE:
         raise Invalid(f"per_page must be 1 to {MAX_PER_PAGE}.", field="per_page")
     return number, size

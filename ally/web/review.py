@@ -120,6 +120,16 @@ def terms():
     return redirect(url_for("review.index") + "#terms")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value):
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 @bp.route("/review/export.<fmt>")
 @login_required
 def export(fmt: str):
@@ -141,13 +151,12 @@ def export(fmt: str):
     writer = csv.DictWriter(buffer, fieldnames=reviews.EXPORT_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {
-                **row,
-                "jargon": "; ".join(row["jargon"]),
-                "rare_words": "; ".join(row["rare_words"]),
-            }
-        )
+        flat = {
+            **row,
+            "jargon": "; ".join(row["jargon"]),
+            "rare_words": "; ".join(row["rare_words"]),
+        }
+        writer.writerow({k: _spreadsheet_safe(v) for k, v in flat.items()})
     return Response(
         buffer.getvalue(), mimetype="text/csv; charset=utf-8", headers=disposition
     )

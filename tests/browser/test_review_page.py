@@ -498,7 +498,7 @@ def test_explanations_pages_rare_words_and_the_allow_list(
     expect(page).to_have_url(f"{base}/review/explanations?page=1&per_page={PER_PAGE}")
     expect(pager).to_contain_text(f"Page 1 of {pages}")
     bad = page.request.get(f"{base}/review/explanations?page=0")
-    assert bad.status == 400 and "page starts at 1" in bad.text(), bad.status
+    assert bad.status == 400 and "page must be 1 to" in bad.text(), bad.status
 
     # 3. The allow-list: saved terms are no longer marked rare; a bad list is
     # refused and nothing is written.

@@ -193,74 +193,39 @@ def test_a_hyphenated_word_counts_the_syllables_of_its_parts(word, count):
     assert syllables(word) == count
 
 
-BUG_HIATUS = (
-    "BUG: vowel pairs said as two syllables (i-o, i-u, i-a) count as one, so "
-    "medical terms are undercounted; the module docstring promises "
-    '"angiotensin" → 5 (readability.py:_vowel_groups)'
-)
-
-
 @pytest.mark.parametrize(
     ("word", "count"),
     [
-        pytest.param(
-            "angiotensin", 5, marks=pytest.mark.xfail(strict=True, reason=BUG_HIATUS)
-        ),
-        pytest.param(
-            "potassium", 4, marks=pytest.mark.xfail(strict=True, reason=BUG_HIATUS)
-        ),
-        pytest.param(
-            "diuretic", 4, marks=pytest.mark.xfail(strict=True, reason=BUG_HIATUS)
-        ),
-        pytest.param(
-            "mitochondria", 5, marks=pytest.mark.xfail(strict=True, reason=BUG_HIATUS)
-        ),
+        ("angiotensin", 5),
+        ("potassium", 4),
+        ("diuretic", 4),
+        ("mitochondria", 5),
     ],
 )
 def test_syllables_of_medical_terms_with_vowels_in_hiatus(word, count):
     assert syllables(word) == count
 
 
-BUG_ES = (
-    "BUG: the -es rule is inverted: -es after a sibilant (faces, pages, "
-    "squeezes) is a syllable and is dropped, while after t/d (hates, slides) it "
-    "is silent and is kept (readability.py:_vowel_groups, the elif branch)"
-)
-
-
 @pytest.mark.parametrize(
     ("word", "count"),
     [
-        pytest.param(word, n, marks=pytest.mark.xfail(strict=True, reason=BUG_ES))
-        for word, n in [
-            ("faces", 2),
-            ("pages", 2),
-            ("changes", 2),
-            ("squeezes", 2),
-            ("hates", 1),
-            ("states", 1),
-            ("slides", 1),
-        ]
+        ("faces", 2),
+        ("pages", 2),
+        ("changes", 2),
+        ("squeezes", 2),
+        ("hates", 1),
+        ("states", 1),
+        ("slides", 1),
     ],
 )
 def test_syllables_of_plurals_and_third_persons_in_es(word, count):
     assert syllables(word) == count
 
 
-BUG_APOSTROPHE = (
-    "BUG: a word is split at apostrophes and every part counts at least one "
-    'syllable, so contractions and possessives gain one ("don\'t" → 2, '
-    '"kidney\'s" → 3) (readability.py:syllables)'
-)
-
-
 @pytest.mark.parametrize(
     ("word", "count"),
     [
-        pytest.param(
-            word, n, marks=pytest.mark.xfail(strict=True, reason=BUG_APOSTROPHE)
-        )
-        for word, n in [
+        *[
             ("don't", 1),
             ("don’t", 1),
             ("it's", 1),
@@ -356,12 +321,6 @@ def test_hyphenated_words_are_judged_as_one_word():
     assert rare_words("The renin–angiotensin system.", ["Angiotensin"]) == ("renin",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a hyphenated compound of allowed terms is still flagged: the "
-    "allow-list is only checked against the whole compound "
-    "(readability.py:rare_words)",
-)
 def test_a_compound_of_allowed_terms_is_not_rare():
     assert rare_words("The renin-angiotensin system.", ["renin", "angiotensin"]) == ()
     assert rare_words("An angiotensin-converting enzyme.", ["angiotensin"]) == ()
@@ -369,18 +328,16 @@ def test_a_compound_of_allowed_terms_is_not_rare():
 
 def test_apostrophes_straight_or_curly_are_the_same_word():
     assert rare_words("Don’t worry, it's fine, don't.") == ()
-    assert rare_words("Starling's law") == ("Starling's",)
-    # A curly apostrophe in the allow-list matches a straight one in the text.
-    assert rare_words("Starling's law", ["Starling’s"]) == ()
-    assert rare_words("Starling’s law", ["starling's"]) == ()
-    assert rare_words("Starling’s law and Starling's law") == ("Starling’s",)
+    # A possessive is judged by its word: "Starling" is common enough.
+    assert rare_words("Starling's law") == ()
+    assert rare_words("Henle's loop") == ("Henle's",)
+    # A curly apostrophe in the allow-list matches a straight one in the text,
+    # and allowing the word allows its possessive.
+    assert rare_words("Henle's loop", ["Henle’s"]) == ()
+    assert rare_words("Henle’s loop", ["henle"]) == ()
+    assert rare_words("Henle’s loop and Henle's loop") == ("Henle’s",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the possessive of a common word is looked up as a whole "
-    '("kidney\'s": Zipf 1.5) and flagged as rare (readability.py:rare_words)',
-)
 def test_the_possessive_of_a_common_word_is_not_rare():
     assert rare_words("The kidney's job is to clean the blood.") == ()
     assert rare_words("The nephron's loop", ["nephron"]) == ()

@@ -352,7 +352,7 @@ class RatingArgs(ma.Schema):
         validate=validate.OneOf(["received", "given"]),
         metadata={"description": "received (my explanations) or given"},
     )
-    page = Int(load_default=1, validate=validate.Range(min=1))
+    page = Int(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = Int(load_default=20, validate=validate.Range(min=1, max=100))
 
 
