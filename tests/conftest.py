@@ -69,6 +69,25 @@ def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
         db.session.remove()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context.
+
+    The `app` fixture keeps one app context pushed, which Flask reuses for
+    requests: `g` (Flask-Login's cached user) and the database session would
+    leak between clients. Data a test writes must be committed to be seen.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def isolated_requests(app: Flask) -> None:
+    """Clients of the app give each request its own `g` and database session."""
+    app.test_client_class = IsolatedClient
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A browser-like test client (cookies kept between requests)."""

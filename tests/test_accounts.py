@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ally.extensions import db
@@ -13,24 +12,8 @@ from ally.models import ApiToken, Partnership, Profile, Topic, User
 from ally.services import tokens
 from tests.conftest import PASSWORD, Browser
 
-
-class IsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context.
-
-    The `app` fixture keeps one app context pushed for the whole test, and Flask
-    reuses it for requests, so `g` (where Flask-Login caches the current user)
-    and the database session would leak between requests and between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    """Every client of the app gives each request its own `g` and database session."""
-    app.test_client_class = IsolatedClient
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
 
 
 def new_browser(app) -> Browser:

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ally.extensions import db
@@ -19,6 +18,9 @@ from ally.models import (
     utcnow,
 )
 from ally.services import schedule
+
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
 
 API = "/api/v1"
 LONDON = ZoneInfo("Europe/London")
@@ -45,19 +47,6 @@ SESSION_KEYS = ITEM_KEYS | {
     "participants",
     "plan",
 }
-
-
-class IsolatedClient(FlaskClient):
-    """Each request in its own app context: its own `g` and database session."""
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    app.test_client_class = IsolatedClient
 
 
 @pytest.fixture

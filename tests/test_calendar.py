@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import vobject
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ally.extensions import db
@@ -21,26 +20,12 @@ from ally.services import schedule
 from ally.services.calendar import FEED_AHEAD, FEED_PAST
 from tests.conftest import Browser
 
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
+
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
 ICS_TYPE = "text/calendar"
-
-
-class IsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context (own `g`).
-
-    The `app` fixture keeps one app context pushed, which Flask would reuse for
-    requests, sharing `g` (the cached CSRF token and user) between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    app.test_client_class = IsolatedClient
 
 
 def browser(app, email: str) -> Browser:

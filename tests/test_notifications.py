@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ally.extensions import db, socketio
@@ -16,24 +15,10 @@ from ally.services import accounts, notifications, partners, partnerships, token
 from ally.services.errors import NotFound
 from tests.conftest import Browser
 
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
+
 T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-class IsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context.
-
-    The `app` fixture keeps one app context pushed, which Flask would reuse for
-    requests: `g` (Flask-Login's cached user) would leak between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    app.test_client_class = IsolatedClient
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import html
 import re
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ally.extensions import db
@@ -14,23 +13,8 @@ from ally.models import Block, PartnerRequest, Partnership, utcnow
 from ally.services import partners
 from tests.conftest import Browser
 
-
-class IsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context.
-
-    The `app` fixture keeps one app context pushed, which Flask reuses for
-    requests: `g` (Flask-Login's cached user) would leak between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    """Every client of the app gives each request its own `g` and database session."""
-    app.test_client_class = IsolatedClient
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
 
 
 @pytest.fixture

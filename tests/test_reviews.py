@@ -40,8 +40,11 @@ from ally.models import (
     utcnow,
 )
 from ally.services import accounts, partners, profiles, reviews, tokens, topics
-from tests.conftest import DEFAULT_WINDOWS, PASSWORD, Browser
+from tests.conftest import DEFAULT_WINDOWS, PASSWORD, Browser, IsolatedClient
 from tests.support.services import fresh_postgres_database
+
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
 
 API = "/api/v1"
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)  # a Monday
@@ -49,23 +52,6 @@ KIDNEY_SUMMARY = "The kidney makes renin. Renin helps keep blood pressure up."
 WATER_SUMMARY = "Water flows into the kidney. The kidney cleans it."
 RAAS_NOTE = "Lost me at the enzyme cascade."
 LOOP_NOTE = 'Say "salt pump" & <not> NKCC2'
-
-
-class IsolatedClient(FlaskClient):
-    """Each request in its own app context: its own `g` and database session.
-
-    The `app` fixture keeps one app context pushed, which Flask would reuse for
-    requests, sharing `g` (the logged-in user) between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    app.test_client_class = IsolatedClient
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from ally.models import (
 from ally.models import user as user_model
 from ally.realtime import room_events
 from ally.services import notifications, room, schedule, tokens
-from tests.conftest import PASSWORD, Browser
+from tests.conftest import PASSWORD, Browser, IsolatedClient
 
 LONG = 600  # seconds: long enough that no phase ends by itself during a test
 EVENTS = (
@@ -96,18 +96,6 @@ MISSING_SESSION = 987_654
 
 
 # --- harness -----------------------------------------------------------------
-
-
-class IsolatedClient(FlaskClient):
-    """Each request in its own app context: its own `g` and database session.
-
-    The `app` fixture keeps one app context pushed, which Flask would reuse for
-    requests, sharing `g` (the cached CSRF token and user) between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
 
 
 @pytest.fixture(autouse=True)

@@ -14,25 +14,10 @@ from ally.extensions import db
 from ally.models import Partnership, Topic, User
 from tests.conftest import PASSWORD, Browser, csrf_from
 
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-class IsolatedClient(FlaskClient):
-    """A test client whose every request runs in its own app context.
-
-    The `app` fixture keeps one app context pushed, which Flask reuses for
-    requests: `g` (Flask-Login's cached user) would leak between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    """Every client of the app gives each request its own `g` and database session."""
-    app.test_client_class = IsolatedClient
 
 
 def count(model, *where) -> int:

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ally.extensions import db
@@ -24,25 +23,11 @@ from ally.models import (
 from ally.services import schedule
 from tests.conftest import Browser
 
+# Every request in its own app context (see tests.conftest.IsolatedClient).
+pytestmark = pytest.mark.usefixtures("isolated_requests")
+
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
-
-
-class IsolatedClient(FlaskClient):
-    """Each request in its own app context: its own `g` and database session.
-
-    The `app` fixture keeps one app context pushed, which Flask would reuse for
-    requests, sharing `g` (the cached CSRF token and user) between clients.
-    """
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def isolated_requests(app):
-    app.test_client_class = IsolatedClient
 
 
 @pytest.fixture
