@@ -476,7 +476,7 @@ def test_a_change_between_the_jobs_load_and_save_wins(any_app, monkeypatch):
     version, teacher = session.version, session.first_teacher_id
     listener = session.second_teacher_id
 
-    original = room_clock.save_room
+    original = room_clock._compare_and_set
     calls: list[int] = []
 
     def other_writer_first(session, new, steps):
@@ -501,7 +501,7 @@ def test_a_change_between_the_jobs_load_and_save_wins(any_app, monkeypatch):
             )
         return original(session, new, steps)
 
-    monkeypatch.setattr(room_clock, "save_room", other_writer_first)
+    monkeypatch.setattr(room_clock, "_compare_and_set", other_writer_first)
     assert run_job("advance_phases", at(18, 12)) == 0
     assert calls == [version]  # the job did try, from the state it had loaded
 
@@ -514,7 +514,7 @@ def test_a_change_between_the_jobs_load_and_save_wins(any_app, monkeypatch):
     ]
 
     # The next run goes on from the winner's state: rating ended at 18:08.
-    monkeypatch.setattr(room_clock, "save_room", original)
+    monkeypatch.setattr(room_clock, "_compare_and_set", original)
     assert run_job("advance_phases", at(18, 12)) == 1
     session = the_session(p)
     assert state(session) == ("live", "teaching", 1, at(18, 20))
@@ -535,7 +535,7 @@ def test_two_schedulers_at_the_same_instant_make_one_transition(any_app, monkeyp
     # Hold each job thread between its load and its save until both are there,
     # so both decide from the same stored state (the race a second scheduler
     # makes). If the code serialized the two, the wait would time out.
-    original = room_clock.save_room
+    original = room_clock._compare_and_set
     barrier = threading.Barrier(2)
     loaded: list[int] = []
 
@@ -547,7 +547,7 @@ def test_two_schedulers_at_the_same_instant_make_one_transition(any_app, monkeyp
             pass
         return original(session, new, steps)
 
-    monkeypatch.setattr(room_clock, "save_room", save_when_both_decided)
+    monkeypatch.setattr(room_clock, "_compare_and_set", save_when_both_decided)
     results: list[int] = []
     errors: list[BaseException] = []
 

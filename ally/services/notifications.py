@@ -89,15 +89,13 @@ def notify_many(items: list[dict], now: datetime) -> int:
         for item in items
     ]
     created = []
+    # executemany with one cached statement; duplicates are skipped by the key.
+    insert = insert_ignoring_conflicts(
+        Notification.__table__, ["dedupe_key"]
+    ).returning(Notification.id)
     for start in range(0, len(rows), CHUNK):
         created += (
-            db.session.execute(
-                insert_ignoring_conflicts(Notification.__table__, ["dedupe_key"])
-                .values(rows[start : start + CHUNK])
-                .returning(Notification.id)
-            )
-            .scalars()
-            .all()
+            db.session.execute(insert, rows[start : start + CHUNK]).scalars().all()
         )
     db.session.commit()
     for start in range(0, len(created), CHUNK):

@@ -88,6 +88,18 @@ def online_user_ids(session_id: int) -> set[int]:
     )
 
 
+def online_by_session(session_ids: list[int]) -> dict[int, set[int]]:
+    """For each session, the users with a socket in its room."""
+    found: dict[int, set[int]] = {}
+    for session_id, user_id in db.session.execute(
+        select(LiveSocket.session_id, LiveSocket.user_id).where(
+            LiveSocket.session_id.in_(session_ids)
+        )
+    ):
+        found.setdefault(session_id, set()).add(user_id)
+    return found
+
+
 def disconnect_user(user_id: int) -> int:
     """Close every socket of a user (logout, password change); returns how many."""
     sids = list(

@@ -36,8 +36,10 @@ def room_of(session: TeachSession) -> rules.Room:
     )
 
 
-def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -> bool:
-    """Compare-and-set the session's state; False if someone else moved it first."""
+def _compare_and_set(
+    session: TeachSession, new: rules.Room, steps: list[rules.Step]
+) -> bool:
+    """Store the session's new state if nobody changed it since it was loaded."""
     values = {
         "status": new.status,
         "phase": new.phase,
@@ -58,8 +60,6 @@ def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -
     )
     if result.rowcount != 1:
         return False
-    # Same transaction: the turns change with the session or not at all.
-    turns.record_steps(session, steps)
     if any(step.kind == "missed" for step in steps):
         # Whoever never came in is recorded as absent (attendance is visible).
         db.session.execute(
@@ -70,6 +70,17 @@ def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -
             )
             .values(absent=True)
         )
+    return True
+
+
+def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -> bool:
+    """Compare-and-set the session's state; False if someone else moved it first.
+
+    The turns change in the same transaction, with the session or not at all.
+    """
+    if not _compare_and_set(session, new, steps):
+        return False
+    turns.record_steps(session, steps)
     return True
 
 
@@ -105,12 +116,13 @@ def advance_due(now: datetime) -> int:
         changed = []
         for session in sessions:
             new, steps = rules.advance(room_of(session), now)
-            if steps and save_room(session, new, steps):
-                changed.append(session.id)
+            if steps and _compare_and_set(session, new, steps):
+                changed.append((session, steps))
+        # The turns of the whole chunk in a few statements, same transaction.
+        turns.record_many(changed)
         db.session.commit()
         db.session.expire_all()
-        for session_id in changed:
-            room_state.publish(session_id, now)
+        room_state.publish_many([session.id for session, _ in changed], now)
         moved += len(changed)
     return moved
 
@@ -133,6 +145,5 @@ def mark_no_shows(now: datetime) -> int:
             continue  # both are there (teaching starts), or another process decided
         missed.append(session.id)
     db.session.commit()
-    for session_id in missed:
-        room_state.publish(session_id, now)
+    room_state.publish_many(missed, now)
     return len(missed)

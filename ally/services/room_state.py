@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Rating, Signal, TeachSession, Turn, User
@@ -21,33 +23,52 @@ def iso(value: datetime | None) -> str | None:
 
 def snapshot(session: TeachSession, now: datetime) -> dict[str, Any]:
     """The full state of a session's room, as every client receives it."""
-    rows = {
-        turn.index: turn
-        for turn in db.session.scalars(
-            select(Turn).where(Turn.session_id == session.id)
-        )
-    }
+    return snapshots([session.id], now)[session.id]
+
+
+def snapshots(session_ids: list[int], now: datetime) -> dict[int, dict[str, Any]]:
+    """Snapshots of many sessions in a fixed number of queries (by session id)."""
+    if not session_ids:
+        return {}
+    sessions = db.session.scalars(
+        select(TeachSession)
+        .where(TeachSession.id.in_(session_ids))
+        .options(selectinload(TeachSession.partnership))
+    ).all()
+    rows: dict[int, dict[int, Turn]] = defaultdict(dict)
+    for turn in db.session.scalars(
+        select(Turn).where(Turn.session_id.in_(session_ids))
+    ):
+        rows[turn.session_id][turn.index] = turn
     ratings = dict(
         db.session.execute(
             select(Rating.turn_id, Rating.simplicity).where(
-                Rating.session_id == session.id
+                Rating.session_id.in_(session_ids)
             )
         ).all()
     )
     counts: dict[int, dict[str, int]] = {}
     for turn_id, kind, n in db.session.execute(
         select(Signal.turn_id, Signal.kind, func.count())
-        .where(Signal.session_id == session.id)
+        .where(Signal.session_id.in_(session_ids))
         .group_by(Signal.turn_id, Signal.kind)
     ):
         counts.setdefault(turn_id, {})[kind] = n
-    members = list(session.member_ids())
+    members = {m for session in sessions for m in session.member_ids()}
     names = dict(
         db.session.execute(
             select(User.id, User.display_name).where(User.id.in_(members))
         ).all()
     )
-    online = presence.online_user_ids(session.id)
+    online = presence.online_by_session(session_ids)
+    return {
+        session.id: _one(session, now, rows[session.id], ratings, counts, names, online)
+        for session in sessions
+    }
+
+
+def _one(session, now, rows, ratings, counts, names, online) -> dict[str, Any]:
+    here = online.get(session.id, set())
     turns = []
     for planned in plan_of(session):
         row = rows.get(planned["index"])
@@ -81,8 +102,8 @@ def snapshot(session: TeachSession, now: datetime) -> dict[str, Any]:
         "starts_at": iso(session.starts_at),
         "phase_ends_at": iso(session.phase_ends_at),
         "participants": [
-            {"user_id": uid, "display_name": names.get(uid), "online": uid in online}
-            for uid in members
+            {"user_id": uid, "display_name": names.get(uid), "online": uid in here}
+            for uid in session.member_ids()
         ],
         "turns": turns,
         # Additive fields.
@@ -96,9 +117,12 @@ def snapshot(session: TeachSession, now: datetime) -> dict[str, Any]:
 
 def publish(session_id: int, now: datetime) -> dict[str, Any] | None:
     """Push the current snapshot to everyone in the session's room."""
-    session = db.session.get(TeachSession, session_id)
-    if session is None:
-        return None
-    state = snapshot(session, now)
-    emit_to_session(session_id, "session_state", state)
-    return state
+    return publish_many([session_id], now).get(session_id)
+
+
+def publish_many(session_ids: list[int], now: datetime) -> dict[int, dict[str, Any]]:
+    """Push the snapshots of many sessions, each to its own room."""
+    states = snapshots(session_ids, now)
+    for session_id, state in states.items():
+        emit_to_session(session_id, "session_state", state)
+    return states

@@ -108,30 +108,51 @@ def materialize_due(now: datetime) -> int:
     last = _last_run("open_sessions")
     since = max(min(last or now, now) - timedelta(hours=1), now - MAX_LOOKBACK)
     until = now + MATERIALIZE_AHEAD
-    active = db.session.scalars(
-        select(Partnership).where(
-            Partnership.status == "active",
-            Partnership.user_a_id.is_not(None),
-            Partnership.user_b_id.is_not(None),
+    # Plain columns, not ORM objects: this runs every 15 s over every pair.
+    cols = Partnership.__table__.c
+    active = db.session.execute(
+        select(
+            cols.id,
+            cols.user_a_id,
+            cols.user_b_id,
+            cols.daily_minute,
+            cols.timezone,
+            cols.session_minutes,
+            cols.turns,
+            cols.weekdays,
+            cols.created_at,
+        ).where(
+            cols.status == "active",
+            cols.user_a_id.is_not(None),
+            cols.user_b_id.is_not(None),
         )
     ).all()
+    # Rows already stored are not offered again (a local date's start can lie a
+    # day either side of the window's UTC days).
+    stored = set(
+        db.session.execute(
+            select(TeachSession.partnership_id, TeachSession.scheduled_date).where(
+                TeachSession.starts_at >= since - timedelta(days=1),
+                TeachSession.starts_at < until + timedelta(days=1),
+                TeachSession.scheduled_date.is_not(None),
+            )
+        ).all()
+    )
     rows: list[dict] = []
     for partnership in active:
         for occurrence in occurrences(schedule_of(partnership), since, until):
             # Meetings before the pair existed are not theirs to miss.
-            if occurrence.starts_at > partnership.created_at:
+            if occurrence.starts_at <= partnership.created_at:
+                continue
+            if (partnership.id, occurrence.local_date) not in stored:
                 rows.append(_session_row(partnership, occurrence))
     created = 0
+    # executemany with one cached statement; the unique key still decides.
+    insert = insert_ignoring_conflicts(
+        TeachSession.__table__, ["partnership_id", "scheduled_date"]
+    ).returning(TeachSession.id)
     for start in range(0, len(rows), CHUNK):
-        created += len(
-            db.session.execute(
-                insert_ignoring_conflicts(
-                    TeachSession.__table__, ["partnership_id", "scheduled_date"]
-                )
-                .values(rows[start : start + CHUNK])
-                .returning(TeachSession.id)
-            ).all()
-        )
+        created += len(db.session.execute(insert, rows[start : start + CHUNK]).all())
     _add_participants(since, until)
     db.session.commit()
     return created + open_rooms(now)
@@ -198,9 +219,20 @@ def _announce_open(session_ids: list[int], now: datetime) -> None:
 def send_reminders(now: datetime) -> int:
     """Remind each participant once, reminder_minutes before the start."""
     due = db.session.execute(
-        select(SessionParticipant, TeachSession, User)
+        select(
+            SessionParticipant.session_id,
+            SessionParticipant.user_id,
+            SessionParticipant.planned_topic,
+            TeachSession.starts_at,
+            TeachSession.first_teacher_id,
+            TeachSession.second_teacher_id,
+            User.reminder_minutes,
+            User.timezone,
+            Partnership.meeting_url,
+        )
         .join(TeachSession, TeachSession.id == SessionParticipant.session_id)
         .join(User, User.id == SessionParticipant.user_id)
+        .join(Partnership, Partnership.id == TeachSession.partnership_id)
         .where(
             SessionParticipant.reminder_sent_at.is_(None),
             TeachSession.status.in_(("scheduled", "open")),
@@ -209,15 +241,14 @@ def send_reminders(now: datetime) -> int:
         )
     ).all()
     chosen = [
-        (participant, session, user)
-        for participant, session, user in due
-        if user.reminder_minutes
-        and session.starts_at - timedelta(minutes=user.reminder_minutes) <= now
+        row
+        for row in due
+        if row.reminder_minutes
+        and row.starts_at - timedelta(minutes=row.reminder_minutes) <= now
     ]
     sent = 0
     for start in range(0, len(chosen), CHUNK):
         batch = chosen[start : start + CHUNK]
-        keys = [(p.session_id, p.user_id) for p, _, _ in batch]
         # Compare-and-set: only rows still unflagged are ours to remind.
         claimed = set(
             db.session.execute(
@@ -225,47 +256,72 @@ def send_reminders(now: datetime) -> int:
                 .where(
                     tuple_(
                         SessionParticipant.session_id, SessionParticipant.user_id
-                    ).in_(keys),
+                    ).in_([(r.session_id, r.user_id) for r in batch]),
                     SessionParticipant.reminder_sent_at.is_(None),
                 )
                 .values(reminder_sent_at=now)
                 .returning(SessionParticipant.session_id, SessionParticipant.user_id)
+                .execution_options(synchronize_session=False)
             ).all()
         )
         db.session.commit()
-        for participant, session, user in batch:
-            if (participant.session_id, participant.user_id) not in claimed:
-                continue
-            notifications.notify(
-                user.id,
-                "reminder",
-                reminder_text(session, user, participant),
-                f"/sessions/{session.id}",
-                dedupe_key=f"reminder:{session.id}:{user.id}",
-                now=now,
+        partner_of = {
+            (r.session_id, r.user_id): (
+                r.second_teacher_id
+                if r.first_teacher_id == r.user_id
+                else r.first_teacher_id
             )
-            sent += 1
+            for r in batch
+        }
+        names = dict(
+            db.session.execute(
+                select(User.id, User.display_name).where(
+                    User.id.in_({p for p in partner_of.values() if p})
+                )
+            ).all()
+        )
+        items = [
+            {
+                "user_id": r.user_id,
+                "kind": "reminder",
+                "text": reminder_text(
+                    partner=names.get(partner_of[(r.session_id, r.user_id)]),
+                    starts_at=r.starts_at,
+                    timezone=r.timezone,
+                    teaches_first=r.first_teacher_id == r.user_id,
+                    planned_topic=r.planned_topic,
+                    meeting_url=r.meeting_url,
+                ),
+                "url": f"/sessions/{r.session_id}",
+                "dedupe_key": f"reminder:{r.session_id}:{r.user_id}",
+            }
+            for r in batch
+            if (r.session_id, r.user_id) in claimed
+        ]
+        sent += notifications.notify_many(items, now)
     return sent
 
 
-def reminder_text(session: TeachSession, user: User, participant) -> str:
+def reminder_text(
+    *,
+    partner: str | None,
+    starts_at: datetime,
+    timezone: str,
+    teaches_first: bool,
+    planned_topic: str | None,
+    meeting_url: str | None,
+) -> str:
     """E.g. "Your teach-back hour with Ben starts at 19:00. You teach first."."""
-    partner_id = next((i for i in session.member_ids() if i != user.id), None)
-    partner = db.session.get(User, partner_id) if partner_id else None
-    name = partner.display_name if partner else "your partner"
-    at = session.starts_at.astimezone(ZoneInfo(user.timezone)).strftime("%H:%M")
-    first = (
-        "You teach first"
-        if session.first_teacher_id == user.id
-        else f"{name} teaches first"
-    )
+    name = partner or "your partner"
+    at = starts_at.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+    first = "You teach first" if teaches_first else f"{name} teaches first"
     text = f"Your teach-back hour with {name} starts at {at}. {first}."
-    if participant.planned_topic:
-        text += f" You will teach: {participant.planned_topic}."
+    if planned_topic:
+        text += f" You will teach: {planned_topic}."
     else:
         text += " Pick the topic you will teach."
-    if session.partnership.meeting_url:
-        text += f" Call: {session.partnership.meeting_url}"
+    if meeting_url:
+        text += f" Call: {meeting_url}"
     return text
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from ..domain.review import topic_key
 from ..domain.room import Step
@@ -34,47 +34,98 @@ def ensure_turn(session: TeachSession, index: int) -> Turn | None:
     )
 
 
-def _planned_topic(session_id: int, user_id: int) -> str | None:
-    return db.session.scalar(
-        select(SessionParticipant.planned_topic).where(
-            SessionParticipant.session_id == session_id,
-            SessionParticipant.user_id == user_id,
-        )
+_T = Turn.__table__
+_THIS_TURN = (
+    _T.c.session_id == bindparam("b_sid"),
+    _T.c["index"] == bindparam("b_idx"),
+)
+_NO_TOPIC = or_(_T.c.topic.is_(None), _T.c.topic == "")
+# One statement per kind of step, run with many parameter sets (executemany).
+_STARTED = (
+    update(_T)
+    .where(*_THIS_TURN)
+    .values(
+        started_at=bindparam("b_at"),
+        teach_ends_at=bindparam("b_until"),
+        # The topic each partner prepared before the session, if none was set.
+        topic=case((_NO_TOPIC, bindparam("b_topic")), else_=_T.c.topic),
+        topic_key=case((_NO_TOPIC, bindparam("b_key")), else_=_T.c.topic_key),
     )
+)
+_TEACHING_ENDED = (
+    update(_T)
+    .where(*_THIS_TURN)
+    .values(teach_ends_at=bindparam("b_at"), rating_ends_at=bindparam("b_until"))
+)
+_RATING_ENDED = (
+    update(_T)
+    .where(*_THIS_TURN)
+    .values(
+        rating_ends_at=bindparam("b_at"),
+        ended_at=bindparam("b_at"),
+        # Jargon signals of the turn, counted once it is over (correlated).
+        jargon_flags=select(func.count())
+        .where(Signal.turn_id == _T.c.id, Signal.kind == "jargon")
+        .scalar_subquery(),
+    )
+)
 
 
 def record_steps(session: TeachSession, steps: list[Step]) -> None:
     """Write the instants of each step onto its turn (in the caller's transaction)."""
-    teach = timedelta(seconds=session.teach_seconds)
-    rate = timedelta(seconds=session.rate_seconds)
-    for step in steps:
-        where = (Turn.session_id == session.id, Turn.index == step.turn)
-        if step.kind == "teaching_started":
-            turn = ensure_turn(session, step.turn)
-            if turn is None:
-                continue
-            values = {"started_at": step.at, "teach_ends_at": step.at + teach}
-            if not turn.topic:
-                # The topic each partner prepared before the session.
-                planned = _planned_topic(session.id, turn.teacher_id)
-                values["topic"] = planned
-                values["topic_key"] = topic_key(planned) or None
-            db.session.execute(update(Turn).where(*where).values(**values))
-        elif step.kind == "teaching_ended":
-            db.session.execute(
-                update(Turn)
-                .where(*where)
-                .values(teach_ends_at=step.at, rating_ends_at=step.at + rate)
+    record_many([(session, steps)])
+
+
+def record_many(moved: list[tuple[TeachSession, list[Step]]]) -> None:
+    """record_steps for many sessions at once: a few statements in all."""
+    new_turns, started, teaching_ended, rating_ended = [], [], [], []
+    for session, steps in moved:
+        plan = plan_of(session)
+        teach = timedelta(seconds=session.teach_seconds)
+        rate = timedelta(seconds=session.rate_seconds)
+        for step in steps:
+            key = {"b_sid": session.id, "b_idx": step.turn, "b_at": step.at}
+            if step.kind == "teaching_started":
+                if not 0 <= step.turn < len(plan):
+                    continue
+                teacher = plan[step.turn]["teacher_id"]
+                if teacher is None:
+                    continue  # its teacher deleted their account
+                new_turns.append(
+                    {
+                        "session_id": session.id,
+                        "index": step.turn,
+                        "teacher_id": teacher,
+                        "listener_id": plan[step.turn]["listener_id"],
+                    }
+                )
+                started.append({**key, "b_until": step.at + teach, "teacher": teacher})
+            elif step.kind == "teaching_ended":
+                teaching_ended.append({**key, "b_until": step.at + rate})
+            elif step.kind == "rating_ended":
+                rating_ended.append(key)
+    if new_turns:
+        db.session.execute(
+            insert_ignoring_conflicts(_T, ["session_id", "index"]), new_turns
+        )
+        planned = {
+            (session_id, user_id): topic
+            for session_id, user_id, topic in db.session.execute(
+                select(
+                    SessionParticipant.session_id,
+                    SessionParticipant.user_id,
+                    SessionParticipant.planned_topic,
+                ).where(
+                    SessionParticipant.session_id.in_({r["b_sid"] for r in started})
+                )
             )
-        elif step.kind == "rating_ended":
-            # Correlated with the turn being updated.
-            jargon = (
-                select(func.count())
-                .where(Signal.turn_id == Turn.id, Signal.kind == "jargon")
-                .scalar_subquery()
-            )
-            db.session.execute(
-                update(Turn)
-                .where(*where)
-                .values(rating_ends_at=step.at, ended_at=step.at, jargon_flags=jargon)
-            )
+        }
+        params = []
+        for row in started:
+            topic = planned.get((row["b_sid"], row.pop("teacher")))
+            params.append({**row, "b_topic": topic, "b_key": topic_key(topic) or None})
+        db.session.execute(_STARTED, params)
+    if teaching_ended:
+        db.session.execute(_TEACHING_ENDED, teaching_ended)
+    if rating_ended:
+        db.session.execute(_RATING_ENDED, rating_ended)
