@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
+from ..offload import blocking
 from .types import UTCDateTime, utcnow
 
 
@@ -39,11 +40,11 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         """Store a scrypt hash of the password."""
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.password_hash = blocking(generate_password_hash, password, "scrypt")
 
     def check_password(self, password: str) -> bool:
         """Whether the password matches the stored hash."""
-        return check_password_hash(self.password_hash, password)
+        return blocking(check_password_hash, self.password_hash, password)
 
     def get_id(self) -> str:
         """Flask-Login id: includes auth_version so a bump ends other logins."""

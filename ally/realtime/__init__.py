@@ -24,6 +24,10 @@ def init_realtime(app: Flask) -> None:
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
         # The site's own origin always; ALLY_SOCKET_ORIGINS adds others.
         cors_allowed_origins=origin_check(origins) if any(origins) else None,
+        # One client's events are handled in the order it sent them (a
+        # listener's "slower" then "clear" must reach the teacher that way);
+        # different clients still run side by side.
+        async_handlers=False,
     )
     # init_app made a new server: the handlers go on it (every app gets its own).
     connection.register_handlers()

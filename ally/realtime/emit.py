@@ -55,3 +55,8 @@ def disconnect_socket(sid: str) -> None:
         socketio.server.disconnect(sid, namespace="/")
     except Exception:  # noqa: BLE001 - an already closed socket is fine
         log.exception("could not disconnect %s", sid)
+
+
+def let_others_run() -> None:
+    """Yield to other connections (under gevent a long job would starve them)."""
+    socketio.sleep(0)

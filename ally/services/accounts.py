@@ -12,6 +12,7 @@ from ..domain.passwords import password_problem
 from ..domain.timezones import is_valid_timezone
 from ..extensions import db
 from ..models import Partnership, Profile, User, utcnow
+from ..offload import blocking
 from . import presence, schedule
 from .errors import Conflict, Invalid, NotFound, Unauthorized
 
@@ -94,7 +95,7 @@ def authenticate(email: str, password: str) -> User:
     user = db.session.scalar(select(User).where(User.email == email)) if email else None
     if user is None:
         # Spend the same work as a real check so timing does not reveal accounts.
-        check_password_hash(_dummy_hash(), password or "")
+        blocking(check_password_hash, _dummy_hash(), password or "")
         raise Unauthorized(WRONG_CREDENTIALS)
     if not user.check_password(password or ""):
         raise Unauthorized(WRONG_CREDENTIALS)

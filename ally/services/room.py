@@ -172,7 +172,9 @@ def _transition(
 def catch_up(session: TeachSession, now: datetime) -> TeachSession:
     """Apply deadlines that passed (normally the job does it within a second)."""
     current, steps = room_clock.settle(session, now)
-    if steps and room_clock.save_room(session, current, steps):
+    if not steps:
+        return session  # the usual case: nothing fell due, nothing to reload
+    if room_clock.save_room(session, current, steps):
         db.session.commit()
         room_state.publish(session.id, now)
     else:
@@ -358,7 +360,7 @@ def signal(
             offset_ms=offset_ms,
         )
     )
-    db.session.commit()
+    # Built before the commit, which would expire (and reload) the session.
     payload = {
         "session_id": session.id,
         "turn": session.current_turn,
@@ -367,7 +369,8 @@ def signal(
         "at": now.isoformat(),
         "offset_ms": offset_ms,
     }
-    emit_to_session(session.id, "signal", payload)
+    db.session.commit()
+    emit_to_session(payload["session_id"], "signal", payload)
     return payload
 
 

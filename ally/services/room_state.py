@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Rating, Signal, TeachSession, Turn, User
-from ..realtime.emit import emit_to_session
+from ..realtime.emit import emit_to_session, let_others_run
 from . import presence
 from .schedule import plan_of
 
@@ -125,4 +125,6 @@ def publish_many(session_ids: list[int], now: datetime) -> dict[int, dict[str, A
     states = snapshots(session_ids, now)
     for session_id, state in states.items():
         emit_to_session(session_id, "session_state", state)
+        if len(states) > 1:
+            let_others_run()  # many rooms at once: keep the sockets served
     return states

@@ -16,6 +16,13 @@ from .sql import insert_ignoring_conflicts
 
 def ensure_turn(session: TeachSession, index: int) -> Turn | None:
     """The turn row `index` of a session, created from its plan if missing."""
+    existing = db.session.scalar(
+        select(Turn)
+        .where(Turn.session_id == session.id, Turn.index == index)
+        .execution_options(populate_existing=True)
+    )
+    if existing is not None:
+        return existing  # the usual case, once the turn has started
     plan = plan_of(session)
     if not 0 <= index < len(plan) or plan[index]["teacher_id"] is None:
         return None  # no such turn, or its teacher deleted their account

@@ -36,7 +36,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[], LiveServer]]:
     """Start `python app.py` on a fresh SQLite file, with the scheduler on."""
     servers: list[LiveServer] = []
 
-    def start() -> LiveServer:
+    def start(**extra_env: str) -> LiveServer:
         env = {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'ally.db'}",
             "SECRET_KEY": SECRET_KEY,
@@ -45,6 +45,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[], LiveServer]]:
             "ALLY_MIN_RATE_SECONDS": "1",
             "ALLY_AUTH_RATE_LIMIT": "1000 per minute",
             "SOCKETIO_MESSAGE_QUEUE": "",
+            **extra_env,
         }
         server = LiveServer(env, log_path=tmp_path / "server.log")
         servers.append(server)
@@ -446,6 +447,37 @@ def test_a_four_turn_session_driven_by_finish_and_rate(start_server, make_client
             previous = row["turns"][i - 1]
             assert instant(turn["started_at"]) == instant(previous["ended_at"])
     assert_matches_database(states[-1], row)
+    assert_clean_log(server)
+
+
+# --- 1b. one client's events keep their order ----------------------------------
+
+
+@pytest.mark.parametrize("async_mode", ["gevent", "threading"])
+def test_a_burst_of_signals_reaches_the_teacher_in_the_order_sent(
+    start_server, make_client, async_mode
+):
+    server = start_server(ALLY_ASYNC_MODE=async_mode)
+    ann, ben, pid = partners(server)
+    sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
+    a, b = make_client(server, ann), make_client(server, ben)
+    a.join(sid)
+    b.join(sid)
+    # Fired without waiting for each ack, as fast as a key held down (the
+    # burst the rate limit allows): each handler must finish before the next.
+    words = [f"w{n}" for n in range(8)]
+    for word in words:
+        b.sio.emit(
+            "signal",
+            {"session_id": sid, "kind": "jargon", "word": word},
+            callback=partial(b._record, "ack"),
+        )
+    relayed = a.wait_count("signal", len(words))
+    assert [p["word"] for p in relayed] == words
+    acks = b.wait_count("ack", len(words))
+    assert [ack["signal"]["word"] for ack in acks] == words
+    stored_words = [s["word"] for s in stored(server, ann, sid)["turns"][0]["signals"]]
+    assert stored_words == words
     assert_clean_log(server)
 
 
