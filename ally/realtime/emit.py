@@ -59,4 +59,7 @@ def disconnect_socket(sid: str) -> None:
 
 def let_others_run() -> None:
     """Yield to other connections (under gevent a long job would starve them)."""
-    socketio.sleep(0)
+    # Under threading the OS switches threads anyway; a sleep(0) there is a
+    # system call per room for nothing.
+    if socketio.async_mode == "gevent":
+        socketio.sleep(0)

@@ -10,9 +10,10 @@ changes nothing twice.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, select, update
 
 from ..domain import room as rules
 from ..extensions import db
@@ -36,6 +37,22 @@ def room_of(session: TeachSession) -> rules.Room:
     )
 
 
+@cache
+def _compare_and_set_statement(columns: tuple[str, ...]) -> Update:
+    """UPDATE … WHERE id and version match, built once per set of columns
+    (the deadline job runs it for every due room: building it each time cost
+    more than running it)."""
+    return (
+        update(TeachSession)
+        .where(
+            TeachSession.id == bindparam("where_id"),
+            TeachSession.version == bindparam("where_version"),
+        )
+        .values({column: bindparam(f"new_{column}") for column in columns})
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _compare_and_set(
     session: TeachSession, new: rules.Room, steps: list[rules.Step]
 ) -> bool:
@@ -52,11 +69,11 @@ def _compare_and_set(
             values["started_at"] = step.at
         if step.kind in ("completed", "missed", "cancelled"):
             values["ended_at"] = step.at
+    statement = _compare_and_set_statement(tuple(values))
+    parameters = {f"new_{column}": value for column, value in values.items()}
     result = db.session.execute(
-        update(TeachSession)
-        .where(TeachSession.id == session.id, TeachSession.version == session.version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        statement,
+        {"where_id": session.id, "where_version": session.version, **parameters},
     )
     if result.rowcount != 1:
         return False
@@ -120,9 +137,10 @@ def advance_due(now: datetime) -> int:
                 changed.append((session, steps))
         # The turns of the whole chunk in a few statements, same transaction.
         turns.record_many(changed)
+        changed_ids = [session.id for session, _ in changed]  # before expiry
         db.session.commit()
         db.session.expire_all()
-        room_state.publish_many([session.id for session, _ in changed], now)
+        room_state.publish_many(changed_ids, now)
         moved += len(changed)
     return moved
 
