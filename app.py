@@ -26,7 +26,6 @@ elif os.environ.get("ALLY_ASYNC_MODE") == "gevent":
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import logging  # noqa: E402
 import socket  # noqa: E402
 
 from ally import create_app  # noqa: E402
@@ -36,23 +35,9 @@ from ally.models import utcnow  # noqa: E402
 from ally.scheduler import scheduler_enabled, start_in_background  # noqa: E402
 from ally.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
 from ally.services.presence import clear_instance  # noqa: E402
+from ally.serving import gevent_server_options  # noqa: E402
 
 app = create_app()
-
-
-class _NoCloseFrameNoise(logging.Filter):
-    """A websocket client's close frame, read by the HTTP server once the
-    socket is already finished, is logged as an "Invalid HTTP method": harmless."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Invalid HTTP method" not in record.getMessage()
-
-
-def _http_error_log() -> logging.Logger:
-    """gevent's HTTP server errors, through logging, without the noise."""
-    logger = logging.getLogger("ally.http")
-    logger.addFilter(_NoCloseFrameNoise())
-    return logger
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     server_options = {}
     if app.config["ALLY_ASYNC_MODE"] == "gevent":
-        server_options["error_log"] = _http_error_log()
+        server_options = gevent_server_options()
     try:
         socketio.run(
             app,
