@@ -194,7 +194,10 @@ def write_session(
     return session
 
 
-def write_missed(partnership: Partnership, a: User, b: User, when: datetime) -> None:
+def write_missed(
+    partnership: Partnership, a: User, b: User, when: datetime, status: str = "missed"
+) -> None:
+    """A session without turns (missed by `a`, or only its `status` matters)."""
     session = TeachSession(
         partnership_id=partnership.id,
         scheduled_date=None,
@@ -202,8 +205,8 @@ def write_missed(partnership: Partnership, a: User, b: User, when: datetime) -> 
         kind="extra",
         starts_at=when,
         ends_at=when + timedelta(minutes=60),
-        status="missed",
-        phase="done",
+        status=status,
+        phase="teaching" if status == "live" else "done",
         current_turn=0,
         turns=2,
         teach_seconds=480,
@@ -445,6 +448,23 @@ def test_review_page_shows_the_hand_worked_figures(history, browser_for):
     # With each partner: held, missed, streak, her mean, his mean (her ratings).
     partners = markup[markup.index('id="partners-heading"') :]
     assert table_rows(partners) == [["Ben", "19", "1", "19", "3.0", "4.0"]]
+
+
+def test_partner_table_streak_counts_back_to_the_last_miss(
+    make_user, make_partnership, browser_for
+):
+    ann = make_user("ann@example.com", display_name="Ann")
+    ben = make_user("ben@example.com", display_name="Ben")
+    partnership = make_partnership(ann, ben)
+    statuses = ["completed", "missed", "completed", "completed", "cancelled", "live"]
+    for day, status in enumerate(statuses):
+        write_missed(partnership, ann, ben, at(day), status)
+    db.session.commit()
+    # Held counts the live one; the streak stops at the miss, skipping the
+    # cancelled one: days 2, 3 and 5.
+    partners = page_html(browser_for(ann), "/review")
+    partners = partners[partners.index('id="partners-heading"') :]
+    assert table_rows(partners) == [["Ben", "4", "1", "3", "—", "—"]]
 
 
 def test_review_page_of_the_partner_shows_his_own_figures(history, browser_for):

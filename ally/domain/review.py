@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from statistics import mean
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from .timezones import zone
 
@@ -35,14 +36,21 @@ GAP_MEAN_BELOW = 3.0
 GAP_JARGON_PER_EXPLANATION = 3.0
 
 
+@lru_cache(maxsize=4096)
 def topic_key(title: str | None) -> str:
     """The folded form topics are grouped by ("" for no topic)."""
     return " ".join((title or "").split()).casefold()
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """One turn a student taught, as the review needs it."""
+def mean(values: Sequence[int]) -> float:
+    """The arithmetic mean of whole ratings (statistics.mean is exact, and slow:
+    with integers a plain division gives the same correctly rounded float)."""
+    return sum(values) / len(values)
+
+
+class Explanation(NamedTuple):
+    """One turn a student taught, as the review needs it (a tuple: a review
+    builds thousands of them per request)."""
 
     topic: str  # as written (the latest spelling is shown)
     taught_at: datetime
@@ -198,6 +206,33 @@ def choose_period(first: datetime, last: datetime) -> str:
     return "month"
 
 
+def _by_period(
+    points: Iterable[tuple[datetime, Any]], period: str | None, tz: str | None
+) -> tuple[str, dict[tuple[int, int, int], list[Any]]]:
+    """The values grouped by day, ISO week or month (in `tz` if given), oldest
+    first; the period is chosen from the span if not given."""
+    info = zone(tz) if tz else None
+    ordered = sorted(
+        ((w.astimezone(info) if info else w, v) for w, v in points),
+        key=lambda point: point[0],
+    )
+    if not ordered:
+        return period or "month", {}
+    period = period or choose_period(ordered[0][0], ordered[-1][0])
+    # Bucketed by numbers; each label is formatted once per bucket, not per point.
+    buckets: dict[tuple[int, int, int], list[Any]] = {}
+    for when, value in ordered:
+        if period == "week":
+            year, week, _ = when.isocalendar()
+            bucket = (year, week, 0)
+        elif period == "day":
+            bucket = (when.year, when.month, when.day)
+        else:
+            bucket = (when.year, when.month, 0)
+        buckets.setdefault(bucket, []).append(value)
+    return period, buckets
+
+
 def series_by_period(
     points: Iterable[tuple[datetime, int]],
     period: str | None = None,
@@ -206,19 +241,34 @@ def series_by_period(
     """Mean rating per day ("2026-03-10"), ISO week ("2026-W10") or month
     ("2026-03"), oldest first; the period is chosen from the span if not given.
     With `tz`, days (weeks, months) are the student's own, not UTC's."""
-    info = zone(tz) if tz else None
-    ordered = sorted((w.astimezone(info) if info else w, v) for w, v in points)
-    if not ordered:
-        return []
-    period = period or choose_period(ordered[0][0], ordered[-1][0])
-    buckets: dict[str, list[int]] = {}
-    for when, value in ordered:
-        if period == "week":
-            year, week, _ = when.isocalendar()
-            label = f"{year}-W{week:02d}"
-        elif period == "day":
-            label = when.strftime("%Y-%m-%d")
-        else:
-            label = when.strftime("%Y-%m")
-        buckets.setdefault(label, []).append(value)
-    return [(label, round(mean(v), 2), len(v)) for label, v in buckets.items()]
+    period, buckets = _by_period(points, period, tz)
+    return [
+        (_label(period, bucket), round(mean(v), 2), len(v))
+        for bucket, v in buckets.items()
+    ]
+
+
+def calibration_by_period(
+    points: Iterable[tuple[datetime, int, int]], period: str, tz: str | None = None
+) -> list[tuple[str, float, float, int]]:
+    """(period, mean self-rating, mean partner rating, turns), oldest first:
+    both series of the calibration chart in one pass."""
+    period, buckets = _by_period(((w, (s, p)) for w, s, p in points), period, tz)
+    return [
+        (
+            _label(period, bucket),
+            round(mean([s for s, _ in pairs]), 2),
+            round(mean([p for _, p in pairs]), 2),
+            len(pairs),
+        )
+        for bucket, pairs in buckets.items()
+    ]
+
+
+def _label(period: str, bucket: tuple[int, int, int]) -> str:
+    year, number, day = bucket
+    if period == "week":
+        return f"{year}-W{number:02d}"
+    if period == "day":
+        return f"{year:04d}-{number:02d}-{day:02d}"
+    return f"{year:04d}-{number:02d}"

@@ -19,6 +19,8 @@ class Turn(db.Model):
     __table_args__ = (
         UniqueConstraint("session_id", "index"),
         Index("ix_turns_teacher_topic", "teacher_id", "topic_key"),
+        # A student's explanations, newest first, a page at a time.
+        Index("ix_turns_teacher_started", "teacher_id", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -28,9 +30,7 @@ class Turn(db.Model):
     index: Mapped[int] = mapped_column(Integer)
     # A deleted teacher's explanations (and the ratings they received) go with
     # them; a deleted listener's ratings stay, without a name.
-    teacher_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     listener_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -79,6 +79,11 @@ class Rating(db.Model):
     """The listener's verdict on one turn: simplicity 1–5, a note, jargon words."""
 
     __tablename__ = "ratings"
+    __table_args__ = (
+        # Ratings received or given, newest first, a page at a time.
+        Index("ix_ratings_teacher_created", "teacher_id", "created_at"),
+        Index("ix_ratings_rater_created", "rater_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     turn_id: Mapped[int] = mapped_column(
@@ -88,11 +93,9 @@ class Rating(db.Model):
         ForeignKey("teach_sessions.id", ondelete="CASCADE"), index=True
     )
     rater_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
+        ForeignKey("users.id", ondelete="SET NULL")
     )
-    teacher_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     simplicity: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(String(1000), default="")
     jargon: Mapped[list[Any]] = mapped_column(JSON, default=list)

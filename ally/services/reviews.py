@@ -9,7 +9,6 @@ come from one query over the user's own turns).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from ..domain import review as rules
-from ..domain.attendance import Meeting, summarize
+from ..domain.attendance import HELD, MISSED
 from ..domain.readability import Readability, measure
 from ..domain.timezones import local_date
 from ..extensions import db
@@ -26,7 +25,6 @@ from ..models import (
     Partnership,
     Profile,
     Rating,
-    SessionParticipant,
     Signal,
     TeachSession,
     Topic,
@@ -178,29 +176,24 @@ def _signal_counts(turn_ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def history(user_id: int) -> list[rules.Explanation]:
-    """Every turn the user taught, as plain values (one query)."""
+    """Every turn the user taught, oldest first, as plain values (one query)."""
     rows = db.session.execute(
         select(
-            Turn.topic,
+            func.coalesce(Turn.topic, ""),
             Turn.started_at,
             Rating.simplicity,
             Turn.self_simplicity,
-            Turn.jargon_flags,
-            func.coalesce(func.json_array_length(Rating.jargon), 0),
+            # Listener signals plus the words named in the rating.
+            func.coalesce(Turn.jargon_flags, 0)
+            + func.coalesce(func.json_array_length(Rating.jargon), 0),
         )
         .outerjoin(Rating, Rating.turn_id == Turn.id)
         .where(Turn.teacher_id == user_id, Turn.started_at.is_not(None))
+        # Oldest first: the review's own sorts then find their input in order.
+        .order_by(Turn.started_at, Turn.id)
     ).all()
-    return [
-        rules.Explanation(
-            topic=topic or "",
-            taught_at=started,
-            simplicity=simplicity,
-            self_simplicity=self_rating,
-            jargon_flags=(flags or 0) + (named or 0),
-        )
-        for topic, started, simplicity, self_rating, flags, named in rows
-    ]
+    make = rules.Explanation._make
+    return [make(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -331,9 +324,8 @@ class PartnershipStats:
     theirs: float | None  # mean rating I gave my partner's explanations
 
 
-def partnership_stats(user_id: int, now: datetime) -> list[PartnershipStats]:
+def partnership_stats(user_id: int) -> list[PartnershipStats]:
     """One entry per partnership of the user, newest first (fixed query count)."""
-    user = get_user(user_id)
     pships = list(
         db.session.scalars(
             select(Partnership)
@@ -346,30 +338,42 @@ def partnership_stats(user_id: int, now: datetime) -> list[PartnershipStats]:
     if not pships:
         return []
     ids = [p.id for p in pships]
-    sessions = db.session.execute(
+    # Held, missed and the streak (held sessions since the last missed one; the
+    # rule of domain.attendance) counted by the database: five years of daily
+    # sessions are thousands of rows, and only three numbers are shown.
+    last_missed = (
         select(
-            TeachSession.partnership_id,
-            TeachSession.starts_at,
-            TeachSession.status,
-            SessionParticipant.absent,
+            TeachSession.partnership_id.label("partnership_id"),
+            func.max(TeachSession.starts_at).label("at"),
         )
-        .outerjoin(
-            SessionParticipant,
-            and_(
-                SessionParticipant.session_id == TeachSession.id,
-                SessionParticipant.user_id == user_id,
-            ),
+        .where(TeachSession.partnership_id.in_(ids), TeachSession.status == MISSED)
+        .group_by(TeachSession.partnership_id)
+        .subquery()
+    )
+    held = TeachSession.status.in_(HELD)
+    since_last_miss = or_(
+        last_missed.c.at.is_(None), TeachSession.starts_at > last_missed.c.at
+    )
+    counts = {
+        pid: (held_n, missed_n, streak)
+        for pid, held_n, missed_n, streak in db.session.execute(
+            select(
+                TeachSession.partnership_id,
+                func.count().filter(held),
+                func.count().filter(TeachSession.status == MISSED),
+                func.count().filter(and_(held, since_last_miss)),
+            )
+            .outerjoin(
+                last_missed,
+                last_missed.c.partnership_id == TeachSession.partnership_id,
+            )
+            .where(
+                TeachSession.partnership_id.in_(ids),
+                TeachSession.status.in_((*HELD, MISSED)),
+            )
+            .group_by(TeachSession.partnership_id)
         )
-        .where(
-            TeachSession.partnership_id.in_(ids),
-            TeachSession.status.in_(("completed", "live", "missed")),
-        )
-    ).all()
-    by_partnership: dict[int, list[Meeting]] = {}
-    for pid, starts, status, absent in sessions:
-        by_partnership.setdefault(pid, []).append(
-            Meeting(local_date(starts, user.timezone), status, bool(absent), starts)
-        )
+    }
     means = {
         (pid, teacher_id): value
         for pid, teacher_id, value in db.session.execute(
@@ -383,11 +387,9 @@ def partnership_stats(user_id: int, now: datetime) -> list[PartnershipStats]:
             .group_by(TeachSession.partnership_id, Rating.teacher_id)
         )
     }
-    today = local_date(now, user.timezone)
     result = []
     for p in pships:
-        meetings = by_partnership.get(p.id, [])
-        tally = Counter(m.status for m in meetings)
+        held_n, missed_n, streak = counts.get(p.id, (0, 0, 0))
         partner = p.partner_of(user_id)
         theirs = means.get((p.id, partner.id)) if partner else None
         result.append(
@@ -395,9 +397,9 @@ def partnership_stats(user_id: int, now: datetime) -> list[PartnershipStats]:
                 partnership_id=p.id,
                 partner=partner.display_name if partner else "a former member",
                 status=p.status,
-                held=tally["completed"] + tally["live"],
-                missed=tally["missed"],
-                streak=summarize(meetings, today).streak,
+                held=held_n,
+                missed=missed_n,
+                streak=streak,
                 mine=_round(means.get((p.id, user_id))),
                 theirs=_round(theirs),
             )

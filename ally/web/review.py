@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from ..domain.review import series_by_period
+from ..domain.review import calibration_by_period, series_by_period
 from ..models import utcnow
 from ..services import reviews
 from ..services.errors import Invalid
@@ -48,20 +48,16 @@ def _render_index(status: int = 200, terms_error: str | None = None, typed=None)
     calibration = summary.calibration
     calibration_chart, calibration_rows = None, []
     if calibration.points:
-        own = series_by_period(((w, s) for w, s, _ in calibration.points), period, tz)
-        partner = series_by_period(
-            ((w, p) for w, _, p in calibration.points), period, tz
-        )
+        by_period = calibration_by_period(calibration.points, period, tz)
         calibration_chart = line_chart(
             [
-                Series("You (self-rating)", [(m, v) for m, v, _ in own]),
-                Series("Your partner", [(m, v) for m, v, _ in partner]),
+                Series("You (self-rating)", [(m, own) for m, own, _, _ in by_period]),
+                Series("Your partner", [(m, theirs) for m, _, theirs, _ in by_period]),
             ],
             title=f"Self-rating against partner's rating per {period}",
             chart_id="calibration",
         )
-        theirs = {m: v for m, v, _ in partner}
-        calibration_rows = [(m, v, theirs.get(m), n) for m, v, n in own]
+        calibration_rows = by_period
     return render_template(
         "review/index.html",
         s=summary,
@@ -70,7 +66,7 @@ def _render_index(status: int = 200, terms_error: str | None = None, typed=None)
         chart=chart,
         calibration_chart=calibration_chart,
         calibration_rows=calibration_rows,
-        partnerships=reviews.partnership_stats(current_user.id, utcnow()),
+        partnerships=reviews.partnership_stats(current_user.id),
         terms=typed if typed is not None else reviews.allowed_terms(current_user.id),
         terms_error=terms_error,
     ), status

@@ -13,6 +13,7 @@ from ally.domain.review import (
     Explanation,
     TopicStats,
     calibration,
+    calibration_by_period,
     choose_period,
     gap_reasons,
     gaps,
@@ -487,3 +488,26 @@ def test_series_in_the_students_own_zone():
         ("2026-W10", 5.0, 1)
     ]
     assert series_by_period([], "day", "Pacific/Auckland") == []
+
+
+def test_calibration_by_period_gives_both_means_per_local_day():
+    points = [
+        # 31 Jan in New York (02:00 UTC on 1 Feb is 21:00 on 31 Jan).
+        (datetime(2026, 1, 31, 23, 30, tzinfo=UTC), 4, 2),
+        (datetime(2026, 2, 1, 2, 0, tzinfo=UTC), 5, 3),
+        (datetime(2026, 2, 1, 20, 0, tzinfo=UTC), 3, 3),
+    ]
+    assert calibration_by_period(points, "day", "America/New_York") == [
+        ("2026-01-31", 4.5, 2.5, 2),
+        ("2026-02-01", 3.0, 3.0, 1),
+    ]
+    assert calibration_by_period(points, "day") == [
+        ("2026-01-31", 4.0, 2.0, 1),
+        ("2026-02-01", 4.0, 3.0, 2),
+    ]
+    # The two halves are the self and partner series the chart draws.
+    by_period = calibration_by_period(points, "month", "Pacific/Auckland")
+    assert [(m, s, n) for m, s, _, n in by_period] == series_by_period(
+        [(w, s) for w, s, _ in points], "month", "Pacific/Auckland"
+    )
+    assert calibration_by_period([], "day") == []
