@@ -63,8 +63,8 @@ from ally.models import (
 )
 from ally.services.schedule import _session_row, schedule_of
 from bench.bench_suggestions import (
-    DEFAULT_POSTGRES,
     _libpq,
+    add_backend_arguments,
     machine,
     percentile,
     postgres_database,
@@ -1107,14 +1107,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backend", choices=("sqlite", "postgres", "both"), default="sqlite"
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("ALLY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
-        help="an existing database to connect to for CREATE/DROP DATABASE",
-    )
+    add_backend_arguments(parser)
     parser.add_argument("--partnerships", type=int, default=DEFAULT_PARTNERSHIPS)
     parser.add_argument("--repeat", type=int, default=5, help="runs per pass")
     parser.add_argument(

@@ -63,6 +63,7 @@ from ally.models import (
 )
 from bench.bench_suggestions import (
     CLOCK_TICK,
+    add_backend_arguments,
     machine,
     postgres_database,
     process_cpu_seconds,
@@ -74,7 +75,6 @@ from tests.support.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-secret-key"
 AUTH_LIMIT = "100000 per minute"
 CASE_BUDGET_SECONDS = 60.0  # a case stops early rather than run away
@@ -1444,14 +1444,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backend", choices=("sqlite", "postgres", "both"), default="sqlite"
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("ALLY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
-        help="an existing database to connect to for CREATE/DROP DATABASE",
-    )
+    add_backend_arguments(parser)
     parser.add_argument("--days", type=int, default=1825, help="the student's history")
     parser.add_argument(
         "--sessions-per-day",

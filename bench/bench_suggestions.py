@@ -486,9 +486,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend (sqlite, postgres or both) and --postgres-url, for every bench."""
     parser.add_argument(
         "--backend", choices=("sqlite", "postgres", "both"), default="sqlite"
     )
@@ -497,6 +496,12 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("ALLY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
         help="an existing database to connect to for CREATE/DROP DATABASE",
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_backend_arguments(parser)
     parser.add_argument(
         "--sizes",
         type=lambda s: [int(x) for x in s.split(",")],

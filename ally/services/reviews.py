@@ -177,21 +177,26 @@ def _signal_counts(turn_ids: list[int]) -> dict[int, dict[str, int]]:
 
 def history(user_id: int) -> list[rules.Explanation]:
     """Every turn the user taught, oldest first, as plain values (one query)."""
-    rows = db.session.execute(
-        select(
-            func.coalesce(Turn.topic, ""),
-            Turn.started_at,
-            Rating.simplicity,
-            Turn.self_simplicity,
-            # Listener signals plus the words named in the rating.
-            func.coalesce(Turn.jargon_flags, 0)
-            + func.coalesce(func.json_array_length(Rating.jargon), 0),
+    # Core rows, not ORM ones: thousands of them, and nothing here is an entity.
+    rows = (
+        db.session.connection()
+        .execute(
+            select(
+                func.coalesce(Turn.topic, ""),
+                Turn.started_at,
+                Rating.simplicity,
+                Turn.self_simplicity,
+                # Listener signals plus the words named in the rating.
+                func.coalesce(Turn.jargon_flags, 0)
+                + func.coalesce(func.json_array_length(Rating.jargon), 0),
+            )
+            .outerjoin(Rating, Rating.turn_id == Turn.id)
+            .where(Turn.teacher_id == user_id, Turn.started_at.is_not(None))
+            # Oldest first: the review's own sorts then find their input in order.
+            .order_by(Turn.started_at, Turn.id)
         )
-        .outerjoin(Rating, Rating.turn_id == Turn.id)
-        .where(Turn.teacher_id == user_id, Turn.started_at.is_not(None))
-        # Oldest first: the review's own sorts then find their input in order.
-        .order_by(Turn.started_at, Turn.id)
-    ).all()
+        .all()
+    )
     make = rules.Explanation._make
     return [make(row) for row in rows]
 
@@ -214,11 +219,15 @@ class Summary:
 def summary(user_id: int) -> Summary:
     """Topics, gaps, calibration and the overall series, from one query."""
     user = get_user(user_id)
-    items = history(user_id)
+    items = history(user_id)  # oldest first
     stats = rules.topic_stats(items)
-    rated = [e.simplicity for e in items if e.simplicity]
-    times = sorted(e.taught_at for e in items if e.simplicity)
-    period = rules.choose_period(times[0], times[-1]) if times else "month"
+    rated_items = [e for e in items if e.simplicity]
+    rated = [e.simplicity for e in rated_items]
+    period = (
+        rules.choose_period(rated_items[0].taught_at, rated_items[-1].taught_at)
+        if rated_items
+        else "month"
+    )
     return Summary(
         topics=stats,
         gaps=rules.gaps(stats),
@@ -227,7 +236,7 @@ def summary(user_id: int) -> Summary:
         rated=len(rated),
         mean=round(sum(rated) / len(rated), 2) if rated else None,
         overall=rules.series_by_period(
-            ((e.taught_at, e.simplicity) for e in items if e.simplicity),
+            ((e.taught_at, e.simplicity) for e in rated_items),
             period,
             user.timezone,
         ),
