@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from .timezones import zone
 
@@ -206,31 +206,58 @@ def choose_period(first: datetime, last: datetime) -> str:
     return "month"
 
 
-def _by_period(
-    points: Iterable[tuple[datetime, Any]], period: str | None, tz: str | None
-) -> tuple[str, dict[tuple[int, int, int], list[Any]]]:
-    """The values grouped by day, ISO week or month (in `tz` if given), oldest
-    first; the period is chosen from the span if not given."""
+# (year, month, day), (ISO year, week, 0) or (year, month, 0)
+Bucket = tuple[int, int, int]
+
+
+def buckets_of(whens: Iterable[datetime], period: str, tz: str | None) -> list[Bucket]:
+    """The day, ISO week or month (in `tz` if given) of each instant, in order.
+
+    Computed once per instant: a review converts thousands of them."""
     info = zone(tz) if tz else None
-    ordered = sorted(
-        ((w.astimezone(info) if info else w, v) for w, v in points),
-        key=lambda point: point[0],
-    )
-    if not ordered:
-        return period or "month", {}
-    period = period or choose_period(ordered[0][0], ordered[-1][0])
-    # Bucketed by numbers; each label is formatted once per bucket, not per point.
-    buckets: dict[tuple[int, int, int], list[Any]] = {}
-    for when, value in ordered:
+    result: list[Bucket] = []
+    append = result.append
+    for when in whens:
+        local = when.astimezone(info) if info else when
         if period == "week":
-            year, week, _ = when.isocalendar()
-            bucket = (year, week, 0)
+            year, week, _ = local.isocalendar()
+            append((year, week, 0))
         elif period == "day":
-            bucket = (when.year, when.month, when.day)
+            append((local.year, local.month, local.day))
         else:
-            bucket = (when.year, when.month, 0)
-        buckets.setdefault(bucket, []).append(value)
-    return period, buckets
+            append((local.year, local.month, 0))
+    return result
+
+
+def series_from_buckets(
+    pairs: Iterable[tuple[Bucket, int]], period: str
+) -> list[tuple[str, float, int]]:
+    """(period label, mean, count) per bucket, oldest first."""
+    groups: dict[Bucket, list[int]] = {}
+    for bucket, value in pairs:
+        groups.setdefault(bucket, []).append(value)
+    return [
+        (_label(period, bucket), round(mean(values), 2), len(values))
+        for bucket, values in sorted(groups.items())
+    ]
+
+
+def calibration_from_buckets(
+    pairs: Iterable[tuple[Bucket, tuple[int, int]]], period: str
+) -> list[tuple[str, float, float, int]]:
+    """(period label, mean self-rating, mean partner rating, turns), oldest first."""
+    groups: dict[Bucket, list[tuple[int, int]]] = {}
+    for bucket, both in pairs:
+        groups.setdefault(bucket, []).append(both)
+    return [
+        (
+            _label(period, bucket),
+            round(mean([own for own, _ in both]), 2),
+            round(mean([theirs for _, theirs in both]), 2),
+            len(both),
+        )
+        for bucket, both in sorted(groups.items())
+    ]
 
 
 def series_by_period(
@@ -241,11 +268,15 @@ def series_by_period(
     """Mean rating per day ("2026-03-10"), ISO week ("2026-W10") or month
     ("2026-03"), oldest first; the period is chosen from the span if not given.
     With `tz`, days (weeks, months) are the student's own, not UTC's."""
-    period, buckets = _by_period(points, period, tz)
-    return [
-        (_label(period, bucket), round(mean(v), 2), len(v))
-        for bucket, v in buckets.items()
-    ]
+    points = list(points)
+    if not points:
+        return []
+    whens = [when for when, _ in points]
+    period = period or choose_period(min(whens), max(whens))
+    buckets = buckets_of(whens, period, tz)
+    return series_from_buckets(
+        zip(buckets, (value for _, value in points), strict=True), period
+    )
 
 
 def calibration_by_period(
@@ -253,19 +284,15 @@ def calibration_by_period(
 ) -> list[tuple[str, float, float, int]]:
     """(period, mean self-rating, mean partner rating, turns), oldest first:
     both series of the calibration chart in one pass."""
-    period, buckets = _by_period(((w, (s, p)) for w, s, p in points), period, tz)
-    return [
-        (
-            _label(period, bucket),
-            round(mean([s for s, _ in pairs]), 2),
-            round(mean([p for _, p in pairs]), 2),
-            len(pairs),
-        )
-        for bucket, pairs in buckets.items()
-    ]
+    points = list(points)
+    buckets = buckets_of((when for when, _, _ in points), period, tz)
+    return calibration_from_buckets(
+        zip(buckets, ((own, theirs) for _, own, theirs in points), strict=True),
+        period,
+    )
 
 
-def _label(period: str, bucket: tuple[int, int, int]) -> str:
+def _label(period: str, bucket: Bucket) -> str:
     year, number, day = bucket
     if period == "week":
         return f"{year}-W{number:02d}"

@@ -212,6 +212,8 @@ class Summary:
     rated: int
     mean: float | None
     overall: list[tuple[str, float, int]]  # (period label, mean, count)
+    # (period label, mean self-rating, mean partner rating, turns)
+    calibration_series: list[tuple[str, float, float, int]]
     period: str  # day, week or month
     timezone: str  # the student's: days are theirs
 
@@ -228,6 +230,8 @@ def summary(user_id: int) -> Summary:
         if rated_items
         else "month"
     )
+    # Each explanation's day, week or month in the student's zone, once.
+    buckets = rules.buckets_of((e.taught_at for e in items), period, user.timezone)
     return Summary(
         topics=stats,
         gaps=rules.gaps(stats),
@@ -235,10 +239,21 @@ def summary(user_id: int) -> Summary:
         explanations=len(items),
         rated=len(rated),
         mean=round(sum(rated) / len(rated), 2) if rated else None,
-        overall=rules.series_by_period(
-            ((e.taught_at, e.simplicity) for e in rated_items),
+        overall=rules.series_from_buckets(
+            (
+                (b, e.simplicity)
+                for b, e in zip(buckets, items, strict=True)
+                if e.simplicity
+            ),
             period,
-            user.timezone,
+        ),
+        calibration_series=rules.calibration_from_buckets(
+            (
+                (b, (e.self_simplicity, e.simplicity))
+                for b, e in zip(buckets, items, strict=True)
+                if e.self_simplicity is not None and e.simplicity is not None
+            ),
+            period,
         ),
         period=period,
         timezone=user.timezone,

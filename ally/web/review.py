@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from ..domain.review import calibration_by_period, series_by_period
+from ..domain.review import series_by_period
 from ..models import utcnow
 from ..services import reviews
 from ..services.errors import Invalid
@@ -48,7 +48,7 @@ def _render_index(status: int = 200, terms_error: str | None = None, typed=None)
     calibration = summary.calibration
     calibration_chart, calibration_rows = None, []
     if calibration.points:
-        by_period = calibration_by_period(calibration.points, period, tz)
+        by_period = summary.calibration_series
         calibration_chart = line_chart(
             [
                 Series("You (self-rating)", [(m, own) for m, own, _, _ in by_period]),
