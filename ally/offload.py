@@ -1,4 +1,4 @@
-"""Run CPU-heavy calls off the event loop when the server runs under gevent.
+"""Keep CPU-heavy work from stalling the event loop when serving under gevent.
 
 Under gevent every connection is a greenlet on one OS thread: a 70 ms scrypt
 hash would stall every socket for 70 ms. gevent's thread pool runs the call on
@@ -8,8 +8,10 @@ gevent (threading, tests, the CLI) the call simply runs here.
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -27,3 +29,22 @@ def blocking(function: Callable[..., T], *args: object) -> T:
 
         return gevent.get_hub().threadpool.apply(function, args)
     return function(*args)
+
+
+@contextmanager
+def no_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector around building thousands of rows.
+
+    Every row object is a container the collector would walk again and again
+    while the rows are alive (measured on a five-year review: 10 % of requests
+    paid ~35 ms). They are freed by reference counting when the request drops
+    them, so nothing is lost by not collecting meanwhile. If the collector was
+    already off, it stays off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

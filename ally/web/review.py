@@ -20,6 +20,7 @@ from flask_login import current_user, login_required
 
 from ..domain.review import series_by_period
 from ..models import utcnow
+from ..offload import no_collection
 from ..services import reviews
 from ..services.errors import Invalid
 from .charts import Series, line_chart
@@ -29,6 +30,12 @@ bp = Blueprint("review", __name__)
 
 
 def _render_index(status: int = 200, terms_error: str | None = None, typed=None):
+    # Thousands of rows live until the page is rendered: see no_collection.
+    with no_collection():
+        return _render_summary(status, terms_error, typed)
+
+
+def _render_summary(status: int, terms_error: str | None, typed):
     summary = reviews.summary(current_user.id)
     chosen = request.args.get("topic", "")
     topic = next((t for t in summary.topics if t.key == chosen), None)

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     # The same garbage-collector setting as app.py's, so only the handlers differ.
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 10, 1000)
+    gc.set_threshold(700, 10, 1000)
     print(f"bare relay ({ASYNC_MODE}) on http://{args.host}:{args.port}/", flush=True)
     socketio.run(
         app,
