@@ -69,6 +69,7 @@ from bench.bench_suggestions import (
     percentile,
     postgres_database,
     sqlite_database,
+    write_report,
 )
 from bench.seed_users import DEFAULT_SEED, _insert, _weighted, _window, build_rows
 
@@ -1162,12 +1163,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     table = markdown(results)
     report["markdown"] = table
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"jobs-{args.backend}-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2, default=str))
-    print(json.dumps(report["machine"], indent=2))
-    print(table)
-    print(f"\n{report['total_seconds']} s in all; JSON: {path.relative_to(ROOT)}")
+    write_report(report, f"jobs-{args.backend}", table)
 
 
 if __name__ == "__main__":

@@ -486,6 +486,18 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def write_report(report: dict[str, Any], name: str, table: str) -> Path:
+    """Save the report as bench/results/<name>-<time>.json and print it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(json.dumps(report["machine"], indent=2))
+    print(table)
+    print(f"\n{report['total_seconds']} s in all; JSON: {path.relative_to(ROOT)}")
+    return path
+
+
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """--backend (sqlite, postgres or both) and --postgres-url, for every bench."""
     parser.add_argument(
@@ -539,13 +551,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     table = markdown(results)
     report["markdown"] = table
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"suggestions-{args.backend}-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2, default=str))
-    print(json.dumps(report["machine"], indent=2))
-    print(table)
-    print(f"\n{report['total_seconds']} s in all; JSON: {path.relative_to(ROOT)}")
+    write_report(report, f"suggestions-{args.backend}", table)
 
 
 if __name__ == "__main__":
