@@ -29,6 +29,8 @@ from datetime import UTC, datetime  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask_socketio import SocketIO, join_room  # noqa: E402
 
+from ally.serving import gevent_server_options  # noqa: E402
+
 ASYNC_MODE = os.environ.get("ALLY_ASYNC_MODE", "threading")
 
 app = Flask(__name__)
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     gc.freeze()
     gc.set_threshold(700, 10, 1000)
     print(f"bare relay ({ASYNC_MODE}) on http://{args.host}:{args.port}/", flush=True)
+    # The same pywsgi options as app.py (TCP_NODELAY): the server setup is
+    # Ally's, only the application differs.
+    options = gevent_server_options() if ASYNC_MODE == "gevent" else {}
     socketio.run(
         app,
         host=args.host,
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         allow_unsafe_werkzeug=True,
         use_reloader=False,
         log_output=False,
+        **options,
     )
 
 
