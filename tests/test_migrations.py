@@ -23,3 +23,17 @@ def test_models_and_migrations_agree(app):
         )
         differences = compare_metadata(context, db.metadata)
     assert differences == []
+
+
+def test_migrating_leaves_the_apps_loggers_working(make_app, tmp_path):
+    import logging
+
+    from ally.database import upgrade_database
+
+    room_log = logging.getLogger("ally.services.room")  # exists before migrating
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade_database(app)  # what `python app.py` does at every start
+    # Alembic's logging setup used to disable every logger already made, so
+    # the server's own error logs went nowhere.
+    assert not room_log.disabled
+    assert not logging.getLogger("ally.services.live_signals").disabled
