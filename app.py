@@ -26,6 +26,7 @@ elif os.environ.get("ALLY_ASYNC_MODE") == "gevent":
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 
 from ally import create_app  # noqa: E402
@@ -34,6 +35,7 @@ from ally.extensions import socketio  # noqa: E402
 from ally.models import utcnow  # noqa: E402
 from ally.scheduler import scheduler_enabled, start_in_background  # noqa: E402
 from ally.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
+from ally.services.live_signals import flush as flush_signals  # noqa: E402
 from ally.services.presence import clear_instance  # noqa: E402
 from ally.serving import gevent_server_options  # noqa: E402
 
@@ -81,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     server_options = {}
     if app.config["ALLY_ASYNC_MODE"] == "gevent":
         server_options = gevent_server_options()
+    # A stop (SIGTERM from a service manager, a test, a deploy) ends like ^C,
+    # through the `finally` below, so queued signals are written first.
+    signal.signal(signal.SIGTERM, _stop)
     try:
         socketio.run(
             app,
@@ -92,10 +97,17 @@ def main(argv: list[str] | None = None) -> None:
             **server_options,
         )
     finally:
+        with app.app_context():
+            flush_signals()
         if scheduler is not None:
             thread, stop = scheduler
             stop.set()
             thread.join(timeout=10)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM: leave the server loop as ^C would (gevent re-raises it in main)."""
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

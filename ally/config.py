@@ -61,6 +61,8 @@ class Defaults:
     ALLY_REMINDER_MINUTES = 10
     ALLY_ROOM_OPENS_MINUTES = 10
     ALLY_NO_SHOW_MINUTES = 10
+    # Accepted signals are written in batches this often (live_signals).
+    ALLY_SIGNAL_FLUSH_MS = 50
 
 
 def _coerce(raw: str, default: Any) -> Any:

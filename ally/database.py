@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from flask import Flask
@@ -49,6 +51,7 @@ class SqliteWriteGate:
         event.listen(engine, "before_cursor_execute", self._before_execute)
         event.listen(engine, "commit", self._release)
         event.listen(engine, "rollback", self._release)
+        _gates[engine] = self
 
     def _before_execute(self, conn, cursor, statement, params, context, many):
         if conn.info.get("write_gate"):
@@ -60,6 +63,16 @@ class SqliteWriteGate:
     def _release(self, conn) -> None:
         if conn.info.pop("write_gate", False):
             self.lock.release()
+
+
+_gates: weakref.WeakKeyDictionary[Engine, SqliteWriteGate] = weakref.WeakKeyDictionary()
+
+
+def write_gate(engine: Engine) -> AbstractContextManager:
+    """Hold the engine's write gate, for writes made beside SQLAlchemy's
+    execution (a DB-API cursor); a no-op where there is no gate."""
+    gate = _gates.get(engine)
+    return gate.lock if gate is not None else nullcontext()
 
 
 def init_app(app: Flask) -> None:

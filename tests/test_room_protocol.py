@@ -13,6 +13,7 @@ checked against a dump of every table the room touches, not a single count.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -38,7 +39,7 @@ from ally.models import (
 )
 from ally.models import user as user_model
 from ally.realtime import room_events
-from ally.services import notifications, room, schedule, tokens
+from ally.services import live_signals, notifications, room, schedule, tokens
 from tests.conftest import PASSWORD, Browser, IsolatedClient
 
 LONG = 600  # seconds: long enough that no phase ends by itself during a test
@@ -269,6 +270,7 @@ def people(world: World, token_socket) -> SimpleNamespace:
 def dump(app: Flask) -> dict[str, list[tuple]]:
     """Every row of every table the room writes, read through a fresh session."""
     with app.app_context():
+        live_signals.flush()  # accepted signals are written in batches
         tables = db.metadata.tables
         return {
             name: sorted(
@@ -282,12 +284,14 @@ def dump(app: Flask) -> dict[str, list[tuple]]:
 def load(app: Flask, model: type, key: Any) -> Any:
     """One row, freshly read (detached copy of its column values)."""
     with app.app_context():
+        live_signals.flush()
         row = db.session.get(model, key)
         return None if row is None else SimpleNamespace(**_columns(row))
 
 
 def rows(app: Flask, model: type, *where: Any) -> list[SimpleNamespace]:
     with app.app_context():
+        live_signals.flush()
         found = db.session.scalars(select(model).where(*where)).all()
         return [SimpleNamespace(**_columns(row)) for row in found]
 
@@ -397,7 +401,7 @@ def start_rating(people: SimpleNamespace, session_id: int) -> None:
 
 
 def test_the_contract_names_every_handled_event_and_code():
-    assert set(room_events.EVENTS) == set(EVENTS)
+    assert set(room_events.EVENTS) | set(room_events.SERVER_EVENTS) == set(EVENTS)
     codes = {
         cls.code
         for cls in (
@@ -1146,6 +1150,75 @@ def test_a_signal_is_stored_with_its_offset_and_relayed_to_the_room(app, world, 
         "slower": 1,
         "clear": 1,
     }
+
+
+def stored_signals_unflushed(app: Flask, session_id: int) -> list[tuple]:
+    """(kind, word) of the signal rows committed so far, without flushing."""
+    with app.app_context():
+        found = db.session.execute(
+            select(Signal.kind, Signal.word)
+            .where(Signal.session_id == session_id)
+            .order_by(Signal.id)
+        ).all()
+        db.session.remove()
+        return [tuple(row) for row in found]
+
+
+def test_an_accepted_signal_is_committed_within_the_flush_interval(app, world, people):
+    assert app.config["ALLY_SIGNAL_FLUSH_MS"] == 50
+    session_id = new_session(world)
+    start_teaching(people, session_id)
+    ok(people.ben.emit("signal", {"session_id": session_id, "kind": "lost"}))
+    # Nothing else happens: the flusher alone writes it, soon.
+    deadline = time.monotonic() + 5
+    while not stored_signals_unflushed(app, session_id):
+        assert time.monotonic() < deadline, "the queued signal was never written"
+        time.sleep(0.01)
+    assert stored_signals_unflushed(app, session_id) == [("lost", None)]
+
+
+def test_queued_signals_are_stored_before_anything_reads_them_or_ends_the_turn(
+    app, world, people
+):
+    # A flush interval no test outlives: only the flushes before reads and
+    # before other events can store these signals.
+    app.config["ALLY_SIGNAL_FLUSH_MS"] = 600_000
+    session_id = new_session(world)
+    start_teaching(people, session_id)
+    jargon = {"session_id": session_id, "kind": "jargon", "word": "preload"}
+    ok(people.ben.emit("signal", jargon))
+    ok(people.ben.emit("signal", {"session_id": session_id, "kind": "slower"}))
+    assert stored_signals_unflushed(app, session_id) == []  # queued, not written
+
+    # An HTTP request (here the API's session) sees them.
+    _, raw = tokens.create_token(world.ann, "tests")
+    answer = app.test_client().get(
+        f"/api/v1/sessions/{session_id}", headers={"Authorization": f"Bearer {raw}"}
+    )
+    assert answer.status_code == 200
+    [turn] = [t for t in answer.get_json()["turns"] if t["index"] == 0]
+    assert [(s["kind"], s["word"]) for s in turn["signals"]] == [
+        ("jargon", "preload"),
+        ("slower", None),
+    ]
+
+    # A signal right before the turn ends is counted in the turn's jargon flags.
+    ok(people.ben.emit("signal", jargon))
+    ok(people.ann.emit("finish_turn", {"session_id": session_id}))
+    ok(people.ben.emit("rate", {**valid("rate", session_id), "simplicity": 4}))
+    with app.app_context():
+        flags = db.session.scalar(
+            select(Turn.jargon_flags).where(
+                Turn.session_id == session_id, Turn.index == 0
+            )
+        )
+        db.session.remove()
+    assert flags == 2
+    assert stored_signals_unflushed(app, session_id) == [
+        ("jargon", "preload"),
+        ("slower", None),
+        ("jargon", "preload"),
+    ]
 
 
 def test_signals_are_limited_to_about_five_a_second(app, world, people, monkeypatch):

@@ -14,6 +14,7 @@ from ..extensions import socketio
 
 def init_realtime(app: Flask) -> None:
     """Bind Socket.IO; cross-origin sockets are refused unless configured."""
+    from ..services import live_signals
     from . import connection, room_events
     from .origins import origin_check
 
@@ -29,6 +30,9 @@ def init_realtime(app: Flask) -> None:
         # different clients still run side by side.
         async_handlers=False,
     )
+    # Signals are written in batches; a page or an API answer that follows
+    # them must see them (live_signals: what an ack promises).
+    app.before_request(live_signals.flush)
     # init_app made a new server: the handlers go on it (every app gets its own).
     connection.register_handlers()
-    room_events.register_handlers()
+    room_events.register_handlers(app)

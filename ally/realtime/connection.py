@@ -10,7 +10,7 @@ from flask_socketio import join_room
 
 from ..extensions import db, socketio
 from ..models import User, utcnow
-from ..services import presence, room, tokens
+from ..services import live_signals, presence, room, tokens
 from .emit import user_room
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def on_connect(auth: object = None) -> None:
 def on_disconnect(reason: object = None) -> None:
     """A socket closed: forget it, and tell its session's room it left."""
     try:
+        live_signals.flush()  # leaving may end the turn that they belong to
         room.socket_closed(request.sid, utcnow())
     except Exception:  # noqa: BLE001 - a closing socket must never raise
         db.session.rollback()

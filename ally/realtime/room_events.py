@@ -13,11 +13,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import request
+from flask import Flask, request
 
 from ..extensions import db, socketio
 from ..models import utcnow
-from ..services import presence, room
+from ..services import live_signals, presence, room
 from ..services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -27,26 +27,60 @@ def _refusal(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": code, "message": message}
 
 
+def _answer(
+    name: str,
+    call: Callable[[dict[str, Any]], dict[str, Any] | None],
+    payload: object,
+    extra: tuple,
+) -> dict[str, Any]:
+    """Payload shape checked, errors turned into acks, success as `ok: true`."""
+    if not isinstance(payload, dict) or extra:
+        return _refusal("invalid", "Send one JSON object as the payload.")
+    try:
+        answer = call(payload) or {}
+    except ServiceError as error:
+        db.session.rollback()
+        return _refusal(error.code, error.message)
+    except Exception:  # noqa: BLE001 - a bug must not cost the connection
+        db.session.rollback()
+        log.exception("room event %s failed", name)
+        return _refusal("server_error", "Something went wrong on our side.")
+    return {"ok": True, **answer}
+
+
 def event(
     handler: Callable[[int, dict[str, Any]], dict[str, Any] | None],
 ) -> Callable[..., dict[str, Any]]:
-    """Wrap a handler: payload shape, the socket's user, errors as acks."""
+    """Wrap a handler that acts as the socket's user (whose login must be valid)."""
 
     @wraps(handler)
     def wrapper(payload: object = None, *extra: object) -> dict[str, Any]:
-        if not isinstance(payload, dict) or extra:
-            return _refusal("invalid", "Send one JSON object as the payload.")
-        try:
-            user_id = presence.socket_user(request.sid)
-            answer = handler(user_id, payload) or {}
-        except ServiceError as error:
-            db.session.rollback()
-            return _refusal(error.code, error.message)
-        except Exception:  # noqa: BLE001 - a bug must not cost the connection
-            db.session.rollback()
-            log.exception("room event %s failed", handler.__name__)
-            return _refusal("server_error", "Something went wrong on our side.")
-        return {"ok": True, **answer}
+        def call(data: dict[str, Any]) -> dict[str, Any] | None:
+            # Queued signals first: this event may end a turn or read them.
+            live_signals.flush()
+            return handler(presence.socket_user(request.sid), data)
+
+        return _answer(handler.__name__, call, payload, extra)
+
+    return wrapper
+
+
+def socket_event(
+    handler: Callable[[str, dict[str, Any]], dict[str, Any] | None],
+) -> Callable[..., dict[str, Any]]:
+    """Wrap a hot-path handler: it gets the socket id and checks the login itself.
+
+    Such handlers are registered on the Socket.IO server directly, inside an app
+    context but without Flask-SocketIO's per-event request context (cookie
+    session, URL matching, request teardown): measured, that context cost as
+    much CPU as the whole `signal` handler (docs/performance.md).
+    """
+
+    @wraps(handler)
+    def wrapper(sid: str, payload: object = None, *extra: object) -> dict[str, Any]:
+        return _answer(
+            handler.__name__, lambda data: handler(sid, data), payload, extra
+        )
 
     return wrapper
 
@@ -71,12 +105,12 @@ def on_set_topic(user_id: int, data: dict) -> dict:
     return room.set_topic(user_id, data.get("session_id"), data.get("title"), utcnow())
 
 
-@event
-def on_signal(user_id: int, data: dict) -> dict:
+@socket_event
+def on_signal(sid: str, data: dict) -> dict:
     """The listener reacts while the teacher explains; the room gets `signal`."""
     return {
-        "signal": room.signal(
-            user_id,
+        "signal": live_signals.send(
+            sid,
             data.get("session_id"),
             data.get("kind"),
             data.get("word"),
@@ -130,7 +164,6 @@ EVENTS = {
     "join_session": on_join_session,
     "leave_session": on_leave_session,
     "set_topic": on_set_topic,
-    "signal": on_signal,
     "finish_turn": on_finish_turn,
     "rate": on_rate,
     "summary": on_summary,
@@ -138,7 +171,22 @@ EVENTS = {
 }
 
 
-def register_handlers() -> None:
+# The hot path: straight on the Socket.IO server (see `socket_event`).
+SERVER_EVENTS = {"signal": on_signal}
+
+
+def _in_app_context(app: Flask, handler: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(handler)
+    def run(sid: str, *args: object) -> Any:
+        with app.app_context():
+            return handler(sid, *args)
+
+    return run
+
+
+def register_handlers(app: Flask) -> None:
     """Put the room's event handlers on the current Socket.IO server."""
     for name, handler in EVENTS.items():
         socketio.on_event(name, handler)
+    for name, handler in SERVER_EVENTS.items():
+        socketio.server.on(name, _in_app_context(app, handler), namespace="/")

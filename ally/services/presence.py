@@ -17,6 +17,8 @@ from ..models import LiveSocket, User
 from ..realtime.emit import disconnect_socket
 from .errors import Forbidden
 
+LOGIN_ENDED = "This connection's login has ended; log in again."
+
 
 def register_socket(
     sid: str, user_id: int, auth_version: int, instance: str, now: datetime
@@ -63,7 +65,7 @@ def socket_user(sid: str) -> int:
         .where(LiveSocket.sid == sid)
     ).first()
     if row is None or row[1] != row[2]:
-        raise Forbidden("This connection's login has ended; log in again.")
+        raise Forbidden(LOGIN_ENDED)
     return row[0]
 
 

@@ -56,12 +56,24 @@ _buckets_lock = threading.Lock()
 # --- loading and validating ---------------------------------------------------
 
 
-def load_session(user_id: int, session_id: Any) -> TeachSession:
-    """A session the user takes part in, or NotFound (never says which)."""
+def is_plausible_id(value: Any) -> bool:
+    """An integer some session row could have."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+    )
+
+
+def check_session_id(session_id: Any) -> None:
+    """Invalid unless an integer; NotFound when no row can have it."""
     if isinstance(session_id, bool) or not isinstance(session_id, int):
         raise Invalid("session_id must be an integer.", field="session_id")
     if not 0 < session_id <= MAX_ID:
         raise NotFound("No such session.")  # no row can have it
+
+
+def load_session(user_id: int, session_id: Any) -> TeachSession:
+    """A session the user takes part in, or NotFound (never says which)."""
+    check_session_id(session_id)
     session = db.session.get(TeachSession, session_id)
     if session is None or user_id not in session.member_ids():
         raise NotFound("No such session.")
@@ -332,20 +344,42 @@ def _bucket_allows(user_id: int) -> bool:
         return bucket.allow(time.monotonic())
 
 
-def signal(
-    user_id: int, session_id: Any, kind: Any, word: Any, now: datetime
-) -> dict[str, Any]:
-    """The listener reacts while the teacher explains: stored and relayed."""
-    session = catch_up(load_session(user_id, session_id), now)
+def check_signal(
+    user_id: int, kind: Any, word: Any, *, status: str, phase: str, role: str
+) -> str | None:
+    """Refuse a signal that may not be sent now; returns the cleaned word.
+
+    The last check takes one of the user's tokens (about 5 signals a second).
+    """
     if kind not in SIGNAL_KINDS:
         raise Invalid("kind must be jargon, lost, slower or clear.", field="kind")
     clean_word = _text(word, "word", MAX_WORD, required=False)
-    if session.status != "live" or session.phase != "teaching":
+    if status != "live" or phase != "teaching":
         raise WrongPhase("Signals are sent while a turn is being taught.")
-    if _role(session, session.current_turn, user_id) != "listener":
+    if role != "listener":
         raise Forbidden("Only the listener sends signals.")
     if not _bucket_allows(user_id):
         raise RateLimited("Too many signals at once; one is enough.")
+    return clean_word
+
+
+def signal(
+    user_id: int, session_id: Any, kind: Any, word: Any, now: datetime
+) -> dict[str, Any]:
+    """The listener reacts while the teacher explains: stored and relayed.
+
+    The socket handler goes through `live_signals.send`, which takes this path
+    only when a deadline has passed or the turn row is missing.
+    """
+    session = catch_up(load_session(user_id, session_id), now)
+    clean_word = check_signal(
+        user_id,
+        kind,
+        word,
+        status=session.status,
+        phase=session.phase,
+        role=_role(session, session.current_turn, user_id),
+    )
     turn = ensure_turn(session, session.current_turn)
     started = turn.started_at or now
     offset_ms = max(0, int((now - started).total_seconds() * 1000))

@@ -18,7 +18,7 @@ from sqlalchemy import Update, bindparam, select, update
 from ..domain import room as rules
 from ..extensions import db
 from ..models import SessionParticipant, TeachSession
-from . import room_state, turns
+from . import live_signals, room_state, turns
 
 CHUNK = 500
 
@@ -113,6 +113,7 @@ def settle(session: TeachSession, now: datetime) -> tuple[rules.Room, list]:
 
 def advance_due(now: datetime) -> int:
     """Move every session whose phase deadline has passed; returns how many moved."""
+    live_signals.flush()  # a turn that ends counts its jargon signals
     due_ids = list(
         db.session.scalars(
             select(TeachSession.id)

@@ -4,9 +4,11 @@ partners, a turn ended by its deadline, a reconnect, and a restart mid-turn."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -479,6 +481,42 @@ def test_a_burst_of_signals_reaches_the_teacher_in_the_order_sent(
     stored_words = [s["word"] for s in stored(server, ann, sid)["turns"][0]["signals"]]
     assert stored_words == words
     assert_clean_log(server)
+
+
+@pytest.mark.parametrize("async_mode", ["gevent", "threading"])
+def test_signals_acked_just_before_a_stop_are_stored(
+    start_server, make_client, async_mode
+):
+    # A flush interval no test outlives, and no clock job (it flushes too):
+    # only the flush of a stopping server can store these (signals are
+    # written in batches, see live_signals).
+    server = start_server(
+        ALLY_ASYNC_MODE=async_mode,
+        ALLY_SIGNAL_FLUSH_MS="600000",
+        ALLY_SCHEDULER="off",
+    )
+    ann, ben, pid = partners(server)
+    sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
+    a, b = make_client(server, ann), make_client(server, ben)
+    a.join(sid)
+    b.join(sid)
+    words = [f"w{n}" for n in range(5)]
+    for word in words:
+        b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
+    database = server.env["DATABASE_URL"].removeprefix("sqlite:///")
+
+    def stored_words() -> list[str]:
+        with closing(sqlite3.connect(database)) as connection:
+            return [
+                word
+                for (word,) in connection.execute(
+                    "SELECT word FROM signals WHERE session_id = ? ORDER BY id", (sid,)
+                )
+            ]
+
+    assert stored_words() == []  # acked and relayed, still queued
+    assert server.stop() == 0  # SIGTERM: a clean exit, not a kill
+    assert stored_words() == words
 
 
 # --- 2. a turn ended by its deadline --------------------------------------------

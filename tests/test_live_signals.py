@@ -1,0 +1,189 @@
+"""The signal hot path on both backends: one DB-API read, batched writes.
+
+`live_signals` runs Core statements straight on a DB-API cursor (qmark on
+SQLite, pyformat on psycopg) with the column types' own processors, and writes
+accepted signals in batches. These tests drive it through real Socket.IO test
+clients on SQLite and on PostgreSQL and read the rows back through the ORM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, select, update
+
+from ally import create_app
+from ally.database import upgrade_database
+from ally.extensions import db, socketio
+from ally.models import Signal, TeachSession, Turn, User, utcnow
+from ally.services import accounts, live_signals, partners, profiles, schedule, tokens
+from tests.conftest import DEFAULT_WINDOWS, PASSWORD
+from tests.support.services import fresh_postgres_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_app(request, make_app) -> Iterator[Flask]:
+    """The app on SQLite, or on a fresh migrated PostgreSQL database."""
+    overrides = {"ALLY_MIN_TEACH_SECONDS": 1, "ALLY_MIN_RATE_SECONDS": 1}
+    if request.param == "sqlite":
+        app = make_app(**overrides)
+        with app.app_context():
+            yield app
+            db.session.remove()
+        return
+    with fresh_postgres_database() as url:
+        app = create_app(
+            {"SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": url, **overrides}
+        )
+        upgrade_database(app)
+        with app.app_context():
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _student(email: str, name: str) -> int:
+    user = accounts.register(email, PASSWORD, name, "Europe/London")
+    profiles.update_profile(
+        user.id,
+        {
+            "availability": DEFAULT_WINDOWS,
+            "exam": "USMLE Step 1",
+            "exam_date": None,
+            "subjects": [],
+            "looking_for_partner": True,
+            "auto_match": False,
+        },
+    )
+    return user.id
+
+
+def _socket(app: Flask, user_id: int):
+    _, raw = tokens.create_token(user_id, "socket")
+    client = socketio.test_client(app, auth={"token": raw})
+    assert client.is_connected()
+    return client
+
+
+def _teaching_room(app: Flask):
+    """Ann and Ben in a live session, Ann teaching turn 0: (id, ann, ben)."""
+    ann = _student("ann@example.com", "Ann")
+    ben = _student("ben@example.com", "Ben")
+    now = utcnow()
+    request = partners.send_request(ann, ben, "", now)
+    partnership = partners.accept_request(ben, request.id, now)
+    session = schedule.create_extra_session(
+        ann, partnership.id, now, turns=2, teach_seconds=600, rate_seconds=60
+    )
+    sockets = _socket(app, ann), _socket(app, ben)
+    for client in sockets:
+        ack = client.emit("join_session", {"session_id": session.id}, callback=True)
+        assert ack["ok"], ack
+    assert ack["state"]["phase"] == "teaching"
+    return session.id, *sockets
+
+
+def _signals(session_id: int) -> list[Signal]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Signal).where(Signal.session_id == session_id).order_by(Signal.id)
+        )
+    )
+
+
+def test_a_signal_is_read_checked_and_stored_like_the_orm_would(backend_app):
+    session_id, ann, ben = _teaching_room(backend_app)
+    ack = ben.emit(
+        "signal",
+        {"session_id": session_id, "kind": "jargon", "word": "  macula   densa "},
+        callback=True,
+    )
+    assert ack["ok"], ack
+    sent = ack["signal"]
+    assert (sent["turn"], sent["kind"], sent["word"]) == (0, "jargon", "macula densa")
+    assert [e["args"][0] for e in ann.get_received() if e["name"] == "signal"] == [sent]
+
+    live_signals.flush()
+    [row] = _signals(session_id)
+    turn = db.session.scalar(
+        select(Turn).where(Turn.session_id == session_id, Turn.index == 0)
+    )
+    ben_id = db.session.scalar(select(User.id).where(User.email == "ben@example.com"))
+    assert (row.turn_id, row.user_id, row.kind, row.word) == (
+        turn.id,
+        ben_id,
+        "jargon",
+        "macula densa",
+    )
+    # The instant went through UTCDateTime both ways: aware UTC, to the microsecond.
+    assert row.at == datetime.fromisoformat(sent["at"])
+    assert row.at.utcoffset() == timedelta(0)
+    assert row.offset_ms == sent["offset_ms"]
+    assert row.offset_ms == int((row.at - turn.started_at).total_seconds() * 1000)
+
+
+def test_refusals_on_the_hot_path_queue_nothing(backend_app):
+    session_id, ann, ben = _teaching_room(backend_app)
+    lines = backend_app.extensions.get("ally.live_signals")
+    cases = [
+        (ann, {"session_id": session_id, "kind": "lost"}, "forbidden"),  # teacher
+        (ben, {"session_id": session_id, "kind": "boo"}, "invalid"),
+        (ben, {"session_id": session_id, "kind": "lost", "word": "x" * 41}, "invalid"),
+        (ben, {"session_id": 2**31 - 1, "kind": "lost"}, "not_found"),
+        (ben, {"session_id": "1", "kind": "lost"}, "invalid"),
+    ]
+    for client, payload, code in cases:
+        ack = client.emit("signal", payload, callback=True)
+        assert (ack["ok"], ack["error"]) == (False, code), (payload, ack)
+    assert lines is None or lines.pending == []
+    # The login ended (a password change elsewhere): refused, still connected.
+    db.session.execute(update(User).values(auth_version=User.auth_version + 1))
+    db.session.commit()
+    ack = ben.emit("signal", {"session_id": session_id, "kind": "lost"}, callback=True)
+    assert (ack["ok"], ack["error"]) == (False, "forbidden")
+    assert ben.is_connected()
+    live_signals.flush()
+    assert _signals(session_id) == []
+
+
+def test_a_passed_deadline_takes_the_full_path_which_applies_it(backend_app):
+    session_id, ann, ben = _teaching_room(backend_app)
+    # The clock job has not run yet: the deadline passed a moment ago.
+    db.session.execute(
+        update(TeachSession)
+        .where(TeachSession.id == session_id)
+        .values(phase_ends_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    ack = ben.emit("signal", {"session_id": session_id, "kind": "lost"}, callback=True)
+    assert (ack["ok"], ack["error"]) == (False, "wrong_phase")
+    db.session.expire_all()
+    assert db.session.get(TeachSession, session_id).phase == "rating"
+    live_signals.flush()
+    assert _signals(session_id) == []
+
+
+def test_a_batch_keeps_its_rows_when_one_session_was_deleted(backend_app, caplog):
+    backend_app.config["ALLY_SIGNAL_FLUSH_MS"] = 600_000  # flushed by hand below
+    session_id, ann, ben = _teaching_room(backend_app)
+    for kind in ("lost", "slower"):
+        payload = {"session_id": session_id, "kind": kind}
+        assert ben.emit("signal", payload, callback=True)["ok"]
+    lines = backend_app.extensions["ally.live_signals"]
+    [kept] = [dict(row) for row in lines.pending[:1]]
+    # A row whose turn is gone (its session deleted meanwhile) joins the queue.
+    gone = {**kept, "turn_id": 2**31 - 1}
+    lines.pending.insert(1, gone)
+    with caplog.at_level(logging.WARNING, logger="ally.services.live_signals"):
+        live_signals.flush()
+    assert [s.kind for s in _signals(session_id)] == ["lost", "slower"]
+    assert "dropped a signal" in caplog.text
+    # Deleting the session removes its signals as before (the cascade).
+    db.session.execute(delete(TeachSession).where(TeachSession.id == session_id))
+    db.session.commit()
+    assert _signals(session_id) == []
