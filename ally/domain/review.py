@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import NamedTuple
 
 from .timezones import zone
@@ -34,6 +35,9 @@ TREND_STEP = 0.5
 GAP_LAST_AT_MOST = 2
 GAP_MEAN_BELOW = 3.0
 GAP_JARGON_PER_EXPLANATION = 3.0
+
+# The sort key of explanations (a C call: a review sorts thousands of them).
+_taught_at = attrgetter("taught_at")
 
 
 @lru_cache(maxsize=4096)
@@ -105,9 +109,14 @@ def trend(ratings: Sequence[int]) -> str:
 def topic_stats(explanations: Iterable[Explanation]) -> list[TopicStats]:
     """One entry per topic, most recently taught first (untitled turns left out)."""
     groups: dict[str, list[Explanation]] = {}
-    for item in sorted(explanations, key=lambda e: e.taught_at):
-        if item.key:
-            groups.setdefault(item.key, []).append(item)
+    for item in sorted(explanations, key=_taught_at):
+        # topic_key directly, once: the key property costs a call more per item.
+        key = topic_key(item.topic)
+        if key:
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+            group.append(item)
     result = []
     for key, items in groups.items():
         rated = [(e.taught_at, e.simplicity) for e in items if e.simplicity]
@@ -123,7 +132,7 @@ def topic_stats(explanations: Iterable[Explanation]) -> list[TopicStats]:
                 trend=trend(values),
                 last_taught=items[-1].taught_at,
                 jargon_per_explanation=round(
-                    sum(e.jargon_flags for e in items) / len(items), 2
+                    sum([e.jargon_flags for e in items]) / len(items), 2
                 ),
                 ratings=tuple(rated),
             )
@@ -183,16 +192,22 @@ def calibration(explanations: Iterable[Explanation]) -> Calibration:
     """Self against partner for every turn that has both, oldest first."""
     points = tuple(
         (e.taught_at, e.self_simplicity, e.simplicity)
-        for e in sorted(explanations, key=lambda e: e.taught_at)
+        for e in sorted(explanations, key=_taught_at)
         if e.self_simplicity is not None and e.simplicity is not None
     )
     diffs = [s - p for _, s, p in points]
+    over = under = 0
+    for diff in diffs:
+        if diff > 0:
+            over += 1
+        elif diff < 0:
+            under += 1
     return Calibration(
         points=points,
         mean_difference=round(mean(diffs), 2) if diffs else None,
-        over=sum(1 for d in diffs if d > 0),
-        under=sum(1 for d in diffs if d < 0),
-        same=sum(1 for d in diffs if d == 0),
+        over=over,
+        under=under,
+        same=len(diffs) - over - under,
     )
 
 
@@ -215,18 +230,13 @@ def buckets_of(whens: Iterable[datetime], period: str, tz: str | None) -> list[B
 
     Computed once per instant: a review converts thousands of them."""
     info = zone(tz) if tz else None
-    result: list[Bucket] = []
-    append = result.append
-    for when in whens:
-        local = when.astimezone(info) if info else when
-        if period == "week":
-            year, week, _ = local.isocalendar()
-            append((year, week, 0))
-        elif period == "day":
-            append((local.year, local.month, local.day))
-        else:
-            append((local.year, local.month, 0))
-    return result
+    local = [when.astimezone(info) for when in whens] if info else list(whens)
+    # One comprehension per period rather than a test of the period per instant.
+    if period == "week":
+        return [(year, week, 0) for year, week, _ in map(datetime.isocalendar, local)]
+    if period == "day":
+        return [(d.year, d.month, d.day) for d in local]
+    return [(d.year, d.month, 0) for d in local]
 
 
 def series_from_buckets(
@@ -235,7 +245,11 @@ def series_from_buckets(
     """(period label, mean, count) per bucket, oldest first."""
     groups: dict[Bucket, list[int]] = {}
     for bucket, value in pairs:
-        groups.setdefault(bucket, []).append(value)
+        values = groups.get(bucket)
+        if values is None:
+            groups[bucket] = [value]
+        else:
+            values.append(value)
     return [
         (_label(period, bucket), round(mean(values), 2), len(values))
         for bucket, values in sorted(groups.items())
@@ -248,7 +262,11 @@ def calibration_from_buckets(
     """(period label, mean self-rating, mean partner rating, turns), oldest first."""
     groups: dict[Bucket, list[tuple[int, int]]] = {}
     for bucket, both in pairs:
-        groups.setdefault(bucket, []).append(both)
+        pairs_of = groups.get(bucket)
+        if pairs_of is None:
+            groups[bucket] = [both]
+        else:
+            pairs_of.append(both)
     return [
         (
             _label(period, bucket),

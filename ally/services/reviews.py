@@ -13,8 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    String,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.orm import aliased, joinedload
 
 from ..domain import review as rules
 from ..domain.attendance import HELD, MISSED
@@ -175,6 +184,15 @@ def _signal_counts(turn_ids: list[int]) -> dict[int, dict[str, int]]:
 # --- figures -------------------------------------------------------------------
 
 
+def _utc_text(column: ColumnExpressionArgument[datetime | None]) -> ColumnElement[str]:
+    """A naive UTC timestamp column as ISO 8601 text ending in "+00:00"."""
+    # datetime.fromisoformat makes that the aware instant in one C call: far
+    # cheaper per row than a timestamp through UTCDateTime (on SQLite, a string
+    # parsed and then given its zone). SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff";
+    # PostgreSQL writes the same in the ISO DateStyle, which psycopg needs anyway.
+    return cast(column, String) + "+00:00"
+
+
 def history(user_id: int) -> list[rules.Explanation]:
     """Every turn the user taught, oldest first, as plain values (one query)."""
     # Core rows, not ORM ones: thousands of them, and nothing here is an entity.
@@ -183,22 +201,31 @@ def history(user_id: int) -> list[rules.Explanation]:
         .execute(
             select(
                 func.coalesce(Turn.topic, ""),
-                Turn.started_at,
+                _utc_text(Turn.started_at),
                 Rating.simplicity,
                 Turn.self_simplicity,
                 # Listener signals plus the words named in the rating.
                 func.coalesce(Turn.jargon_flags, 0)
                 + func.coalesce(func.json_array_length(Rating.jargon), 0),
             )
-            .outerjoin(Rating, Rating.turn_id == Turn.id)
+            .outerjoin(
+                Rating,
+                # A rating's teacher is its turn's teacher (room.rate): saying
+                # so lets the database take the user's ratings by index rather
+                # than hash every rating there is.
+                and_(Rating.turn_id == Turn.id, Rating.teacher_id == user_id),
+            )
             .where(Turn.teacher_id == user_id, Turn.started_at.is_not(None))
             # Oldest first: the review's own sorts then find their input in order.
             .order_by(Turn.started_at, Turn.id)
         )
         .all()
     )
-    make = rules.Explanation._make
-    return [make(row) for row in rows]
+    make, instant = rules.Explanation._make, datetime.fromisoformat
+    return [
+        make((topic, instant(taught_at), simplicity, own, jargon))
+        for topic, taught_at, simplicity, own, jargon in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -356,6 +383,8 @@ def partnership_stats(user_id: int) -> list[PartnershipStats]:
             .where(
                 or_(Partnership.user_a_id == user_id, Partnership.user_b_id == user_id)
             )
+            # The partners' names come with their partnerships, not one by one.
+            .options(joinedload(Partnership.user_a), joinedload(Partnership.user_b))
             .order_by(Partnership.id.desc())
         )
     )
