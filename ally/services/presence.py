@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from ..extensions import db
 from ..models import LiveSocket, User
@@ -53,17 +53,34 @@ def socket_owner(sid: str) -> int | None:
     return db.session.scalar(select(LiveSocket.user_id).where(LiveSocket.sid == sid))
 
 
+# Built once: every room event runs some of these, and building a statement
+# (columns, cache key) cost more than running it.
+_SOCKET_USER = (
+    select(LiveSocket.user_id, LiveSocket.auth_version, User.auth_version)
+    .join(User, User.id == LiveSocket.user_id)
+    .where(LiveSocket.sid == bindparam("sid"))
+)
+_SOCKET_SESSION = select(LiveSocket.session_id).where(
+    LiveSocket.sid == bindparam("sid")
+)
+# On the table, not the entity: no ORM bulk-update bookkeeping for one row.
+_SET_SESSION = (
+    update(LiveSocket.__table__)
+    .where(LiveSocket.__table__.c.sid == bindparam("socket"))
+    .values(session_id=bindparam("room"))
+)
+_ONLINE = select(LiveSocket.session_id, LiveSocket.user_id).where(
+    LiveSocket.session_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def socket_user(sid: str) -> int:
     """The user of a socket whose login is still valid, else Forbidden.
 
     A password change or "log out everywhere" bumps the user's auth_version:
     events from sockets opened before it are refused.
     """
-    row = db.session.execute(
-        select(LiveSocket.user_id, LiveSocket.auth_version, User.auth_version)
-        .join(User, User.id == LiveSocket.user_id)
-        .where(LiveSocket.sid == sid)
-    ).first()
+    row = db.session.execute(_SOCKET_USER, {"sid": sid}).first()
     if row is None or row[1] != row[2]:
         raise Forbidden(LOGIN_ENDED)
     return row[0]
@@ -71,33 +88,23 @@ def socket_user(sid: str) -> int:
 
 def socket_session(sid: str) -> int | None:
     """The session whose room a socket is in, if any."""
-    return db.session.scalar(select(LiveSocket.session_id).where(LiveSocket.sid == sid))
+    return db.session.scalar(_SOCKET_SESSION, {"sid": sid})
 
 
 def set_socket_session(sid: str, session_id: int | None) -> None:
     """Record which session's room a socket is in (None: none)."""
-    db.session.execute(
-        update(LiveSocket).where(LiveSocket.sid == sid).values(session_id=session_id)
-    )
+    db.session.execute(_SET_SESSION, {"socket": sid, "room": session_id})
 
 
 def online_user_ids(session_id: int) -> set[int]:
     """Users with at least one socket in the session's room."""
-    return set(
-        db.session.scalars(
-            select(LiveSocket.user_id).where(LiveSocket.session_id == session_id)
-        )
-    )
+    return online_by_session([session_id]).get(session_id, set())
 
 
 def online_by_session(session_ids: list[int]) -> dict[int, set[int]]:
     """For each session, the users with a socket in its room."""
     found: dict[int, set[int]] = {}
-    for session_id, user_id in db.session.execute(
-        select(LiveSocket.session_id, LiveSocket.user_id).where(
-            LiveSocket.session_id.in_(session_ids)
-        )
-    ):
+    for session_id, user_id in db.session.execute(_ONLINE, {"ids": list(session_ids)}):
         found.setdefault(session_id, set()).add(user_id)
     return found
 

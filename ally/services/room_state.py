@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import Rating, Signal, TeachSession, Turn, User
+from ..models import Partnership, Rating, Signal, TeachSession, Turn, User
 from ..realtime.emit import emit_to_session, let_others_run
 from . import presence
 from .schedule import plan_of
@@ -26,48 +27,85 @@ def snapshot(session: TeachSession, now: datetime) -> dict[str, Any]:
     return snapshots([session.id], now)[session.id]
 
 
+@cache
+def _statements() -> tuple[Select, Select, Select]:
+    """The snapshot's queries, built once: building them (aliases, columns,
+    cache keys) cost more than running them."""
+    S, ids = TeachSession, bindparam("ids", expanding=True)
+    first, second = aliased(User), aliased(User)
+    sessions = (
+        select(
+            S.id,
+            S.status,
+            S.phase,
+            S.current_turn,
+            S.starts_at,
+            S.phase_ends_at,
+            S.version,
+            S.turns,
+            S.teach_seconds,
+            S.rate_seconds,
+            S.first_teacher_id,
+            S.second_teacher_id,
+            Partnership.meeting_url,
+            first.display_name.label("first_name"),
+            second.display_name.label("second_name"),
+        )
+        .outerjoin(Partnership, Partnership.id == S.partnership_id)
+        .outerjoin(first, first.id == S.first_teacher_id)
+        .outerjoin(second, second.id == S.second_teacher_id)
+        .where(S.id.in_(ids))
+    )
+    turns = (
+        select(
+            Turn.id,
+            Turn.session_id,
+            Turn.index,
+            Turn.topic,
+            Turn.started_at,
+            Turn.teach_ends_at,
+            Turn.rating_ends_at,
+            Turn.ended_at,
+            Turn.summary,
+            Turn.self_simplicity,
+            Rating.simplicity,
+        )
+        .outerjoin(Rating, Rating.turn_id == Turn.id)
+        .where(Turn.session_id.in_(ids))
+    )
+    counts = (
+        select(Signal.turn_id, Signal.kind, func.count())
+        .where(Signal.session_id.in_(ids))
+        .group_by(Signal.turn_id, Signal.kind)
+    )
+    return sessions, turns, counts
+
+
 def snapshots(session_ids: list[int], now: datetime) -> dict[int, dict[str, Any]]:
-    """Snapshots of many sessions in a fixed number of queries (by session id)."""
+    """Snapshots of many sessions in four queries (by session id).
+
+    Plain rows, not ORM objects: the joins and the deadline job build one for
+    every room that changes, and loading entities cost more than the queries.
+    """
     if not session_ids:
         return {}
-    sessions = db.session.scalars(
-        select(TeachSession)
-        .where(TeachSession.id.in_(session_ids))
-        .options(selectinload(TeachSession.partnership))
-    ).all()
-    rows: dict[int, dict[int, Turn]] = defaultdict(dict)
-    for turn in db.session.scalars(
-        select(Turn).where(Turn.session_id.in_(session_ids))
-    ):
+    sessions_query, turns_query, counts_query = _statements()
+    ids = {"ids": list(session_ids)}
+    sessions = db.session.execute(sessions_query, ids).all()
+    rows: dict[int, dict[int, Any]] = defaultdict(dict)
+    for turn in db.session.execute(turns_query, ids):
         rows[turn.session_id][turn.index] = turn
-    ratings = dict(
-        db.session.execute(
-            select(Rating.turn_id, Rating.simplicity).where(
-                Rating.session_id.in_(session_ids)
-            )
-        ).all()
-    )
     counts: dict[int, dict[str, int]] = {}
-    for turn_id, kind, n in db.session.execute(
-        select(Signal.turn_id, Signal.kind, func.count())
-        .where(Signal.session_id.in_(session_ids))
-        .group_by(Signal.turn_id, Signal.kind)
-    ):
+    for turn_id, kind, n in db.session.execute(counts_query, ids):
         counts.setdefault(turn_id, {})[kind] = n
-    members = {m for session in sessions for m in session.member_ids()}
-    names = dict(
-        db.session.execute(
-            select(User.id, User.display_name).where(User.id.in_(members))
-        ).all()
-    )
     online = presence.online_by_session(session_ids)
     return {
-        session.id: _one(session, now, rows[session.id], ratings, counts, names, online)
+        session.id: _one(session, now, rows[session.id], counts, online)
         for session in sessions
     }
 
 
-def _one(session, now, rows, ratings, counts, names, online) -> dict[str, Any]:
+def _one(session, now, rows, counts, online) -> dict[str, Any]:
     here = online.get(session.id, set())
     turns = []
     for planned in plan_of(session):
@@ -82,7 +120,7 @@ def _one(session, now, rows, ratings, counts, names, online) -> dict[str, Any]:
                 "teach_ends_at": iso(row.teach_ends_at) if row else None,
                 "rating_ends_at": iso(row.rating_ends_at) if row else None,
                 "ended_at": iso(row.ended_at) if row else None,
-                "simplicity": ratings.get(row.id) if row else None,
+                "simplicity": row.simplicity if row else None,
                 "summary": row.summary if row else None,
                 # Additive: the teacher's own rating, shown once the turn is
                 # over so it cannot sway the listener's.
@@ -93,6 +131,15 @@ def _one(session, now, rows, ratings, counts, names, online) -> dict[str, Any]:
                 "signals": counts.get(row.id, {}) if row else {},
             }
         )
+    names = {
+        session.first_teacher_id: session.first_name,
+        session.second_teacher_id: session.second_name,
+    }
+    members = [
+        uid
+        for uid in (session.first_teacher_id, session.second_teacher_id)
+        if uid is not None
+    ]
     return {
         "session_id": session.id,
         "status": session.status,
@@ -103,7 +150,7 @@ def _one(session, now, rows, ratings, counts, names, online) -> dict[str, Any]:
         "phase_ends_at": iso(session.phase_ends_at),
         "participants": [
             {"user_id": uid, "display_name": names.get(uid), "online": uid in here}
-            for uid in session.member_ids()
+            for uid in members
         ],
         "turns": turns,
         # Additive fields.
@@ -111,7 +158,7 @@ def _one(session, now, rows, ratings, counts, names, online) -> dict[str, Any]:
         "turns_total": session.turns,
         "teach_seconds": session.teach_seconds,
         "rate_seconds": session.rate_seconds,
-        "meeting_url": session.partnership.meeting_url,
+        "meeting_url": session.meeting_url,
     }
 
 
