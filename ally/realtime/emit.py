@@ -57,9 +57,14 @@ def disconnect_socket(sid: str) -> None:
         log.exception("could not disconnect %s", sid)
 
 
+def on_one_loop() -> bool:
+    """True when every connection shares one event loop (gevent)."""
+    return socketio.async_mode == "gevent"
+
+
 def let_others_run() -> None:
     """Yield to other connections (under gevent a long job would starve them)."""
     # Under threading the OS switches threads anyway; a sleep(0) there is a
     # system call per room for nothing.
-    if socketio.async_mode == "gevent":
+    if on_one_loop():
         socketio.sleep(0)

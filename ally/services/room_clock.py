@@ -18,9 +18,13 @@ from sqlalchemy import Update, bindparam, select, update
 from ..domain import room as rules
 from ..extensions import db
 from ..models import SessionParticipant, TeachSession
+from ..realtime.emit import let_others_run, on_one_loop
 from . import live_signals, room_state, turns
 
 CHUNK = 500
+# Under gevent one event loop serves every socket: a chunk is one block of
+# work nobody else can interrupt, so it is kept short (docs/performance.md).
+CHUNK_ON_ONE_LOOP = 25
 
 
 def room_of(session: TeachSession) -> rules.Room:
@@ -125,10 +129,11 @@ def advance_due(now: datetime) -> int:
         )
     )
     moved = 0
-    for start in range(0, len(due_ids), CHUNK):
+    chunk = CHUNK_ON_ONE_LOOP if on_one_loop() else CHUNK
+    for start in range(0, len(due_ids), chunk):
         sessions = db.session.scalars(
             select(TeachSession)
-            .where(TeachSession.id.in_(due_ids[start : start + CHUNK]))
+            .where(TeachSession.id.in_(due_ids[start : start + chunk]))
             .execution_options(populate_existing=True)
         ).all()
         changed = []
@@ -142,6 +147,7 @@ def advance_due(now: datetime) -> int:
         db.session.commit()
         db.session.expire_all()
         room_state.publish_many(changed_ids, now)
+        let_others_run()
         moved += len(changed)
     return moved
 
