@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         server_options = gevent_server_options()
     # A stop (SIGTERM from a service manager, a test, a deploy) ends like ^C,
     # through the `finally` below, so queued signals are written first.
-    signal.signal(signal.SIGTERM, _stop)
+    _stop_on_sigterm(app.config["ALLY_ASYNC_MODE"])
     try:
         socketio.run(
             app,
@@ -105,8 +105,20 @@ def main(argv: list[str] | None = None) -> None:
             thread.join(timeout=10)
 
 
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM: leave the server loop as ^C would (gevent re-raises it in main)."""
+def _stop_on_sigterm(async_mode: str) -> None:
+    """Make SIGTERM leave the server loop, so `main` ends through its `finally`."""
+    if async_mode == "gevent":
+        import gevent
+
+        # In a greenlet of its own: a plain Python handler would raise in
+        # whichever greenlet happened to be running (a scheduler job, say).
+        gevent.signal_handler(signal.SIGTERM, socketio.stop)
+    else:
+        # Handlers run in the main thread, which is the server's loop.
+        signal.signal(signal.SIGTERM, _leave_server_loop)
+
+
+def _leave_server_loop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
