@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from operator import attrgetter
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .timezones import zone
 
@@ -239,20 +239,28 @@ def buckets_of(whens: Iterable[datetime], period: str, tz: str | None) -> list[B
     return [(d.year, d.month, 0) for d in local]
 
 
-def series_from_buckets(
-    pairs: Iterable[tuple[Bucket, int]], period: str
-) -> list[tuple[str, float, int]]:
-    """(period label, mean, count) per bucket, oldest first."""
-    groups: dict[Bucket, list[int]] = {}
+_V = TypeVar("_V")
+
+
+def _grouped(pairs: Iterable[tuple[Bucket, _V]]) -> list[tuple[Bucket, list[_V]]]:
+    """The values of each bucket, buckets oldest first."""
+    groups: dict[Bucket, list[_V]] = {}
     for bucket, value in pairs:
         values = groups.get(bucket)
         if values is None:
             groups[bucket] = [value]
         else:
             values.append(value)
+    return sorted(groups.items())
+
+
+def series_from_buckets(
+    pairs: Iterable[tuple[Bucket, int]], period: str
+) -> list[tuple[str, float, int]]:
+    """(period label, mean, count) per bucket, oldest first."""
     return [
         (_label(period, bucket), round(mean(values), 2), len(values))
-        for bucket, values in sorted(groups.items())
+        for bucket, values in _grouped(pairs)
     ]
 
 
@@ -260,13 +268,6 @@ def calibration_from_buckets(
     pairs: Iterable[tuple[Bucket, tuple[int, int]]], period: str
 ) -> list[tuple[str, float, float, int]]:
     """(period label, mean self-rating, mean partner rating, turns), oldest first."""
-    groups: dict[Bucket, list[tuple[int, int]]] = {}
-    for bucket, both in pairs:
-        pairs_of = groups.get(bucket)
-        if pairs_of is None:
-            groups[bucket] = [both]
-        else:
-            pairs_of.append(both)
     return [
         (
             _label(period, bucket),
@@ -274,7 +275,7 @@ def calibration_from_buckets(
             round(mean([theirs for _, theirs in both]), 2),
             len(both),
         )
-        for bucket, both in sorted(groups.items())
+        for bucket, both in _grouped(pairs)
     ]
 
 

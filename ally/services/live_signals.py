@@ -222,25 +222,16 @@ def _accept(
             facts.user_id,
         ),
     )
-    offset_ms = max(0, int((now - facts.turn_started_at).total_seconds() * 1000))
-    values = {
-        "session_id": session_id,
-        "turn_id": facts.turn_id,
-        "user_id": facts.user_id,
-        "kind": kind,
-        "word": clean_word,
-        "at": now,
-        "offset_ms": offset_ms,
-    }
-    payload = {
-        "session_id": session_id,
-        "turn": facts.current_turn,
-        "kind": kind,
-        "word": clean_word,
-        "at": now.isoformat(),
-        "offset_ms": offset_ms,
-    }
-    return values, payload
+    return room.signal_record(
+        session_id,
+        facts.current_turn,
+        facts.turn_id,
+        facts.turn_started_at,
+        facts.user_id,
+        kind,
+        clean_word,
+        now,
+    )
 
 
 # --- the queue ---------------------------------------------------------------

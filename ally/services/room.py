@@ -363,6 +363,38 @@ def check_signal(
     return clean_word
 
 
+def signal_record(
+    session_id: int,
+    turn: int,
+    turn_id: int,
+    turn_started: datetime,
+    user_id: int,
+    kind: str,
+    word: str | None,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An accepted signal's row values and the payload relayed to the room."""
+    offset_ms = max(0, int((now - turn_started).total_seconds() * 1000))
+    values = {
+        "session_id": session_id,
+        "turn_id": turn_id,
+        "user_id": user_id,
+        "kind": kind,
+        "word": word,
+        "at": now,
+        "offset_ms": offset_ms,
+    }
+    payload = {
+        "session_id": session_id,
+        "turn": turn,
+        "kind": kind,
+        "word": word,
+        "at": now.isoformat(),
+        "offset_ms": offset_ms,
+    }
+    return values, payload
+
+
 def signal(
     user_id: int, session_id: Any, kind: Any, word: Any, now: datetime
 ) -> dict[str, Any]:
@@ -381,28 +413,18 @@ def signal(
         role=_role(session, session.current_turn, user_id),
     )
     turn = ensure_turn(session, session.current_turn)
-    started = turn.started_at or now
-    offset_ms = max(0, int((now - started).total_seconds() * 1000))
-    db.session.add(
-        Signal(
-            session_id=session.id,
-            turn_id=turn.id,
-            user_id=user_id,
-            kind=kind,
-            word=clean_word,
-            at=now,
-            offset_ms=offset_ms,
-        )
-    )
     # Built before the commit, which would expire (and reload) the session.
-    payload = {
-        "session_id": session.id,
-        "turn": session.current_turn,
-        "kind": kind,
-        "word": clean_word,
-        "at": now.isoformat(),
-        "offset_ms": offset_ms,
-    }
+    values, payload = signal_record(
+        session.id,
+        session.current_turn,
+        turn.id,
+        turn.started_at or now,
+        user_id,
+        kind,
+        clean_word,
+        now,
+    )
+    db.session.add(Signal(**values))
     db.session.commit()
     emit_to_session(payload["session_id"], "signal", payload)
     return payload
