@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ally.database import upgrade_database
 from ally.extensions import db
 from ally.models import Partnership, User, utcnow
 from ally.services import accounts, partners, profiles, tokens, topics
+from tests.support.services import fresh_postgres_database
 
 PASSWORD = "correct horse battery"
 DEFAULT_WINDOWS = [{"start": "18:00", "end": "22:00"}]
@@ -58,6 +60,39 @@ def make_app(migrated_template: Path, tmp_path: Path) -> Callable[..., Flask]:
         return create_app({**base_config(path), **overrides})
 
     return build
+
+
+@contextmanager
+def postgres_app(**overrides: Any) -> Iterator[Flask]:
+    """An app (context pushed) on a fresh, migrated PostgreSQL database."""
+    with fresh_postgres_database() as url:
+        application = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "test-secret-key",
+                "SQLALCHEMY_DATABASE_URI": url,
+                "RATELIMIT_ENABLED": False,
+                "ALLY_SCHEDULER": "off",
+                **overrides,
+            }
+        )
+        upgrade_database(application)
+        with application.app_context():
+            try:
+                yield application
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_app(request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The app (context pushed) on the embedded SQLite file or on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("app")
+        return
+    with postgres_app() as application:
+        yield application
 
 
 @pytest.fixture

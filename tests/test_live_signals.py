@@ -9,41 +9,15 @@ clients on SQLite and on PostgreSQL and read the rows back through the ORM.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import pytest
 from flask import Flask
 from sqlalchemy import delete, select, update
 
-from ally import create_app
-from ally.database import upgrade_database
 from ally.extensions import db, socketio
 from ally.models import Signal, TeachSession, Turn, User, utcnow
 from ally.services import accounts, live_signals, partners, profiles, schedule, tokens
 from tests.conftest import DEFAULT_WINDOWS, PASSWORD
-from tests.support.services import fresh_postgres_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend_app(request, make_app) -> Iterator[Flask]:
-    """The app on SQLite, or on a fresh migrated PostgreSQL database."""
-    overrides = {"ALLY_MIN_TEACH_SECONDS": 1, "ALLY_MIN_RATE_SECONDS": 1}
-    if request.param == "sqlite":
-        app = make_app(**overrides)
-        with app.app_context():
-            yield app
-            db.session.remove()
-        return
-    with fresh_postgres_database() as url:
-        app = create_app(
-            {"SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": url, **overrides}
-        )
-        upgrade_database(app)
-        with app.app_context():
-            yield app
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _student(email: str, name: str) -> int:
@@ -96,8 +70,8 @@ def _signals(session_id: int) -> list[Signal]:
     )
 
 
-def test_a_signal_is_read_checked_and_stored_like_the_orm_would(backend_app):
-    session_id, ann, ben = _teaching_room(backend_app)
+def test_a_signal_is_read_checked_and_stored_like_the_orm_would(any_app):
+    session_id, ann, ben = _teaching_room(any_app)
     ack = ben.emit(
         "signal",
         {"session_id": session_id, "kind": "jargon", "word": "  macula   densa "},
@@ -127,9 +101,9 @@ def test_a_signal_is_read_checked_and_stored_like_the_orm_would(backend_app):
     assert row.offset_ms == int((row.at - turn.started_at).total_seconds() * 1000)
 
 
-def test_refusals_on_the_hot_path_queue_nothing(backend_app):
-    session_id, ann, ben = _teaching_room(backend_app)
-    lines = backend_app.extensions.get("ally.live_signals")
+def test_refusals_on_the_hot_path_queue_nothing(any_app):
+    session_id, ann, ben = _teaching_room(any_app)
+    lines = any_app.extensions.get("ally.live_signals")
     cases = [
         (ann, {"session_id": session_id, "kind": "lost"}, "forbidden"),  # teacher
         (ben, {"session_id": session_id, "kind": "boo"}, "invalid"),
@@ -151,8 +125,8 @@ def test_refusals_on_the_hot_path_queue_nothing(backend_app):
     assert _signals(session_id) == []
 
 
-def test_a_passed_deadline_takes_the_full_path_which_applies_it(backend_app):
-    session_id, ann, ben = _teaching_room(backend_app)
+def test_a_passed_deadline_takes_the_full_path_which_applies_it(any_app):
+    session_id, ann, ben = _teaching_room(any_app)
     # The clock job has not run yet: the deadline passed a moment ago.
     db.session.execute(
         update(TeachSession)
@@ -168,13 +142,13 @@ def test_a_passed_deadline_takes_the_full_path_which_applies_it(backend_app):
     assert _signals(session_id) == []
 
 
-def test_a_batch_keeps_its_rows_when_one_session_was_deleted(backend_app, caplog):
-    backend_app.config["ALLY_SIGNAL_FLUSH_MS"] = 600_000  # flushed by hand below
-    session_id, ann, ben = _teaching_room(backend_app)
+def test_a_batch_keeps_its_rows_when_one_session_was_deleted(any_app, caplog):
+    any_app.config["ALLY_SIGNAL_FLUSH_MS"] = 600_000  # flushed by hand below
+    session_id, ann, ben = _teaching_room(any_app)
     for kind in ("lost", "slower"):
         payload = {"session_id": session_id, "kind": kind}
         assert ben.emit("signal", payload, callback=True)["ok"]
-    lines = backend_app.extensions["ally.live_signals"]
+    lines = any_app.extensions["ally.live_signals"]
     [kept] = [dict(row) for row in lines.pending[:1]]
     # A row whose turn is gone (its session deleted meanwhile) joins the queue.
     gone = {**kept, "turn_id": 2**31 - 1}

@@ -24,8 +24,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from ally import create_app
-from ally.database import upgrade_database
 from ally.domain.review import topic_key
 from ally.extensions import db
 from ally.models import (
@@ -40,8 +38,13 @@ from ally.models import (
     utcnow,
 )
 from ally.services import accounts, partners, profiles, reviews, tokens, topics
-from tests.conftest import DEFAULT_WINDOWS, PASSWORD, Browser, IsolatedClient
-from tests.support.services import fresh_postgres_database
+from tests.conftest import (
+    DEFAULT_WINDOWS,
+    PASSWORD,
+    Browser,
+    IsolatedClient,
+    postgres_app,
+)
 
 # Every request in its own app context (see tests.conftest.IsolatedClient).
 pytestmark = pytest.mark.usefixtures("isolated_requests")
@@ -1670,71 +1673,52 @@ def test_gaps_come_first_when_choosing_what_to_teach(history, browser_for):
 @pytest.mark.postgres
 def test_the_figures_are_the_same_on_postgresql():
     """JSON lengths, averages and time zones go through another SQL dialect."""
-    with fresh_postgres_database() as url:
-        application = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test-secret-key",
-                "SQLALCHEMY_DATABASE_URI": url,
-                "RATELIMIT_ENABLED": False,
-                "ALLY_SCHEDULER": "off",
-            }
-        )
-        upgrade_database(application)
+    with postgres_app() as application:
         application.test_client_class = IsolatedClient
-        with application.app_context():
-            try:
 
-                def make_user(email, *, display_name, timezone):
-                    user = accounts.register(email, PASSWORD, display_name, timezone)
-                    profiles.update_profile(
-                        user.id,
-                        {"availability": DEFAULT_WINDOWS, "looking_for_partner": True},
-                    )
-                    return user
+        def make_user(email, *, display_name, timezone):
+            user = accounts.register(email, PASSWORD, display_name, timezone)
+            profiles.update_profile(
+                user.id,
+                {"availability": DEFAULT_WINDOWS, "looking_for_partner": True},
+            )
+            return user
 
-                def make_partnership(a, b):
-                    request = partners.send_request(a.id, b.id, "", utcnow())
-                    return partners.accept_request(b.id, request.id, utcnow())
+        def make_partnership(a, b):
+            request = partners.send_request(a.id, b.id, "", utcnow())
+            return partners.accept_request(b.id, request.id, utcnow())
 
-                made = build_history(make_user, make_partnership)
-                _, raw = tokens.create_token(made.ann.id, "tests")
-                headers = {"Authorization": f"Bearer {raw}"}
-                client = application.test_client()
-                assert get_json(client, f"{API}/ratings/summary", headers) == (
-                    ANN_SUMMARY
-                )
-                received = get_json(client, f"{API}/ratings?per_page=100", headers)
-                assert received["total"] == 18
-                assert received["items"][3] == rating_json(made.turns["raas11"])
+        made = build_history(make_user, make_partnership)
+        _, raw = tokens.create_token(made.ann.id, "tests")
+        headers = {"Authorization": f"Bearer {raw}"}
+        client = application.test_client()
+        assert get_json(client, f"{API}/ratings/summary", headers) == (ANN_SUMMARY)
+        received = get_json(client, f"{API}/ratings?per_page=100", headers)
+        assert received["total"] == 18
+        assert received["items"][3] == rating_json(made.turns["raas11"])
 
-                browser = Browser(application.test_client())
-                assert browser.login(made.ann.email).status_code == 302
-                markup = page_html(browser, "/review")
-                assert table_rows(markup[markup.index('id="partners-heading"') :]) == [
-                    ["Ben", "19", "1", "19", "3.0", "4.0"]
-                ]
-                found = articles(page_html(browser, "/review/explanations"))
-                assert len(found) == 19
-                raas = words(found[made.turns["raas11"].turn_id])
-                assert "RAAS Fri 16 Jan 2026, 10:00 · to Ben" in raas
-                assert "Signals jargon 1 · lost 2 · slower 0 · clear 1" in raas
-                items = exported(browser, "received")
-                assert len(items) == 19
-                row = next(
-                    r
-                    for r in items
-                    if r["session_id"] == made.turns["raas11"].session_id
-                )
-                assert (row["jargon"], row["rare_words"], row["reading_grade"]) == (
-                    ["renin", "angiotensin"],
-                    ["renin"],
-                    2.9,
-                )
-                assert [r["simplicity"] for r in exported(browser, "given")] == [3, 5]
-            finally:
-                db.session.remove()
-                db.engine.dispose()
+        browser = Browser(application.test_client())
+        assert browser.login(made.ann.email).status_code == 302
+        markup = page_html(browser, "/review")
+        assert table_rows(markup[markup.index('id="partners-heading"') :]) == [
+            ["Ben", "19", "1", "19", "3.0", "4.0"]
+        ]
+        found = articles(page_html(browser, "/review/explanations"))
+        assert len(found) == 19
+        raas = words(found[made.turns["raas11"].turn_id])
+        assert "RAAS Fri 16 Jan 2026, 10:00 · to Ben" in raas
+        assert "Signals jargon 1 · lost 2 · slower 0 · clear 1" in raas
+        items = exported(browser, "received")
+        assert len(items) == 19
+        row = next(
+            r for r in items if r["session_id"] == made.turns["raas11"].session_id
+        )
+        assert (row["jargon"], row["rare_words"], row["reading_grade"]) == (
+            ["renin", "angiotensin"],
+            ["renin"],
+            2.9,
+        )
+        assert [r["simplicity"] for r in exported(browser, "given")] == [3, 5]
 
 
 def test_csv_export_defuses_spreadsheet_formulas(

@@ -14,14 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ally import create_app
-from ally.database import upgrade_database
 from ally.domain.review import Explanation
 from ally.extensions import db
 from ally.models import User, utcnow
 from ally.services import accounts, partners, profiles, reviews
-from tests.conftest import DEFAULT_WINDOWS, PASSWORD
-from tests.support.services import fresh_postgres_database
+from tests.conftest import DEFAULT_WINDOWS, PASSWORD, postgres_app
 from tests.test_reviews import Taught, write_session
 
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
@@ -87,33 +84,18 @@ def test_history_keeps_every_instant_to_the_microsecond(make_user, make_partners
 
 @pytest.mark.postgres
 def test_history_keeps_every_instant_to_the_microsecond_on_postgresql():
-    with fresh_postgres_database() as url:
-        application = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test-secret-key",
-                "SQLALCHEMY_DATABASE_URI": url,
-                "RATELIMIT_ENABLED": False,
-                "ALLY_SCHEDULER": "off",
-            }
-        )
-        upgrade_database(application)
-        with application.app_context():
-            try:
+    with postgres_app():
 
-                def make_user(email, *, display_name):
-                    user = accounts.register(email, PASSWORD, display_name, "UTC")
-                    profiles.update_profile(
-                        user.id,
-                        {"availability": DEFAULT_WINDOWS, "looking_for_partner": True},
-                    )
-                    return user
+        def make_user(email, *, display_name):
+            user = accounts.register(email, PASSWORD, display_name, "UTC")
+            profiles.update_profile(
+                user.id,
+                {"availability": DEFAULT_WINDOWS, "looking_for_partner": True},
+            )
+            return user
 
-                def make_partnership(a, b):
-                    request = partners.send_request(a.id, b.id, "", utcnow())
-                    return partners.accept_request(b.id, request.id, utcnow())
+        def make_partnership(a, b):
+            request = partners.send_request(a.id, b.id, "", utcnow())
+            return partners.accept_request(b.id, request.id, utcnow())
 
-                check_history(make_user, make_partnership)
-            finally:
-                db.session.remove()
-                db.engine.dispose()
+        check_history(make_user, make_partnership)

@@ -19,8 +19,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from ally import create_app
-from ally.database import upgrade_database
 from ally.domain import room as rules
 from ally.extensions import db, socketio
 from ally.jobs import run_job
@@ -36,7 +34,6 @@ from ally.services import (
     schedule,
 )
 from tests.conftest import PASSWORD, Browser
-from tests.support.services import fresh_postgres_database
 
 LONDON = "Europe/London"
 CREATED = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)  # a Saturday, 3 days before
@@ -443,29 +440,6 @@ def test_a_short_extra_session_runs_to_completion_by_deadlines_alone(app, monkey
 
 
 # --- compare-and-set: racing writers -----------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_app(request) -> Iterator[Flask]:
-    """The app (context pushed) on the embedded SQLite file or on PostgreSQL."""
-    if request.param == "sqlite":
-        yield request.getfixturevalue("app")
-        return
-    with fresh_postgres_database() as url:
-        application = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test-secret-key",
-                "SQLALCHEMY_DATABASE_URI": url,
-                "RATELIMIT_ENABLED": False,
-                "ALLY_SCHEDULER": "off",
-            }
-        )
-        upgrade_database(application)
-        with application.app_context():
-            yield application
-            db.session.remove()
-            db.engine.dispose()
 
 
 def test_a_change_between_the_jobs_load_and_save_wins(any_app, monkeypatch):
