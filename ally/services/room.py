@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -138,13 +138,20 @@ def _role(session: TeachSession, turn: int, user_id: int) -> str:
 Decision = Callable[[TeachSession, rules.Room], tuple[rules.Room, list[rules.Step]]]
 
 
+class Moved(NamedTuple):
+    """A transition's outcome: the session, and the snapshot pushed (if any)."""
+
+    session: TeachSession
+    state: dict[str, Any] | None
+
+
 def _transition(
     user_id: int,
     session_id: Any,
     now: datetime,
     decide: Decision,
     before_commit: Callable[[TeachSession], None] | None = None,
-) -> TeachSession:
+) -> Moved:
     """Apply decide() with compare-and-set, retrying if a racing change won.
 
     decide() sees the room with every passed deadline applied first (the server
@@ -168,14 +175,15 @@ def _transition(
         all_steps = steps + more
         if not all_steps:
             db.session.rollback()
-            return session
+            return Moved(session, None)
         if room_clock.save_room(session, new, all_steps):
             if before_commit is not None:
                 before_commit(session)
             db.session.commit()
-            room_state.publish(session.id, now)
+            # The caller's ack can carry this snapshot instead of building it again.
+            state = room_state.publish(session.id, now)
             db.session.expire_all()
-            return db.session.get(TeachSession, session.id)
+            return Moved(db.session.get(TeachSession, session.id), state)
         db.session.rollback()
         db.session.expire_all()
     raise WrongPhase("The room changed at the same moment; try again.")
@@ -220,16 +228,16 @@ def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, An
         "presence",
         {"session_id": session.id, "user_id": user_id, "online": True},
     )
-    session = _after_presence_change(user_id, session.id, now)
+    session, state = _after_presence_change(user_id, session.id, now)
     _tell_absent_partner(session, user_id, now)
-    return room_state.snapshot(session, now)
+    return state or room_state.snapshot(session, now)
 
 
-def _after_presence_change(user_id: int, session_id: int, now: datetime):
+def _after_presence_change(user_id: int, session_id: int, now: datetime) -> Moved:
     """Start (or arm, or disarm) the room when who is present changes."""
     session = load_session(user_id, session_id)
     if session.is_over:
-        return session
+        return Moved(session, None)
     online = presence.online_user_ids(session.id)
     both = len(session.member_ids()) == 2 and set(session.member_ids()) <= online
 
@@ -440,8 +448,8 @@ def finish_turn(user_id: int, session_id: Any, now: datetime) -> dict[str, Any]:
             raise Forbidden("Only the teacher finishes their turn.")
         return rules.finish_turn(room, now)
 
-    session = _transition(user_id, session_id, now, decide)
-    return room_state.snapshot(session, now)
+    session, state = _transition(user_id, session_id, now, decide)
+    return state or room_state.snapshot(session, now)
 
 
 def rate(
@@ -491,7 +499,9 @@ def rate(
         db.session.flush()
 
     try:
-        session = _transition(user_id, session.id, now, decide, before_commit=store)
+        session = _transition(
+            user_id, session.id, now, decide, before_commit=store
+        ).session
     except IntegrityError:
         db.session.rollback()
         existing = _rating_of(session.id, index)
