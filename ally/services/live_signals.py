@@ -37,6 +37,7 @@ from ..database import write_gate
 from ..domain import room as rules
 from ..extensions import db, socketio
 from ..models import LiveSocket, Signal, TeachSession, Turn, User
+from ..offload import blocking
 from ..realtime.emit import emit_to_session
 from . import presence, room
 from .driver_sql import DriverStatement
@@ -284,12 +285,16 @@ def _write(lines: _Lines, batch: list[dict[str, Any]]) -> None:
         connection = lines.writer.open(lines.engine)
         try:
             with write_gate(lines.engine):
-                try:
-                    connection.cursor().executemany(lines.insert.sql, rows)
-                    connection.commit()
-                except integrity_error:
-                    connection.rollback()
-                    _write_one_by_one(lines, connection, rows, integrity_error)
+                # The driver's work runs off the event loop under gevent (it
+                # releases the GIL): a batch is ~4 ms that every socket would
+                # otherwise wait out (docs/performance.md).
+                dropped = blocking(
+                    _store, connection, lines.insert.sql, rows, integrity_error
+                )
+            if dropped:
+                log.warning(
+                    "dropped %d signals whose session or turn was deleted", dropped
+                )
             return
         except Exception:  # noqa: BLE001 - logged; the room must keep going
             lines.writer.discard()
@@ -297,12 +302,24 @@ def _write(lines: _Lines, batch: list[dict[str, Any]]) -> None:
                 log.exception("lost %d signals: they could not be stored", len(rows))
 
 
-def _write_one_by_one(lines, connection, rows, integrity_error) -> None:
-    """Store each row alone, skipping those whose session or turn is gone."""
+def _store(connection: Any, sql: str, rows: list, integrity_error: type) -> int:
+    """Insert the rows in one transaction, else each alone; how many were dropped.
+
+    Runs on a thread of its own under gevent: nothing here may log or take a
+    (cooperative) lock.
+    """
+    try:
+        connection.cursor().executemany(sql, rows)
+        connection.commit()
+        return 0
+    except integrity_error:
+        connection.rollback()
+    dropped = 0
     for parameters in rows:
         try:
-            connection.cursor().execute(lines.insert.sql, parameters)
+            connection.cursor().execute(sql, parameters)
             connection.commit()
         except integrity_error:
             connection.rollback()
-            log.warning("dropped a signal whose session or turn was deleted")
+            dropped += 1
+    return dropped
