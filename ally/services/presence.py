@@ -37,20 +37,18 @@ def register_socket(
     db.session.commit()
 
 
-def forget_socket(sid: str) -> int | None:
-    """Drop a closed socket; returns the session whose room it was in, if any."""
-    row = db.session.get(LiveSocket, sid)
-    if row is None:
-        return None
-    session_id = row.session_id
-    db.session.delete(row)
+def forget_socket(sid: str) -> tuple[int, int | None] | None:
+    """Drop a closed socket; its user and the session whose room it was in."""
+    # One DELETE … RETURNING: a server whose clients all drop at once runs
+    # this thousands of times in a row.
+    table = LiveSocket.__table__
+    row = db.session.execute(
+        delete(table)
+        .where(table.c.sid == sid)
+        .returning(table.c.user_id, table.c.session_id)
+    ).first()
     db.session.commit()
-    return session_id
-
-
-def socket_owner(sid: str) -> int | None:
-    """Whose socket this is (whether or not their login is still valid)."""
-    return db.session.scalar(select(LiveSocket.user_id).where(LiveSocket.sid == sid))
+    return (row.user_id, row.session_id) if row is not None else None
 
 
 # Built once: every room event runs some of these, and building a statement

@@ -293,11 +293,10 @@ def _announce_left(user_id: int, session_id: int, now: datetime) -> None:
 
 def socket_closed(sid: str, now: datetime) -> None:
     """A socket went away: forget it and tell its room, if it was in one."""
-    row_user = presence.socket_owner(sid)
-    session_id = presence.forget_socket(sid)
-    if session_id is not None and row_user is not None:
+    gone = presence.forget_socket(sid)
+    if gone is not None and gone[1] is not None:
         try:
-            _announce_left(row_user, session_id, now)
+            _announce_left(gone[0], gone[1], now)
         except NotFound:
             pass  # the session or the membership is gone
 

@@ -149,9 +149,13 @@ def measure(sessions: int, signals: int) -> dict:
             db.session.remove()
 
     timed("advance_phase_job", sessions, advance_all)
-    for pair in clients:
-        for c in pair:
-            c.disconnect()
+
+    def disconnect_all():
+        for pair in clients:
+            for c in pair:
+                c.disconnect()
+
+    timed("disconnect", 2 * sessions, disconnect_all)
     return out
 
 
