@@ -21,6 +21,7 @@ import socketio
 
 from tests.conftest import PASSWORD
 from tests.support.live_server import LiveServer
+from tests.support.services import fresh_postgres_database
 
 pytestmark = pytest.mark.live
 
@@ -517,6 +518,27 @@ def test_signals_acked_just_before_a_stop_are_stored(
     assert stored_words() == []  # acked and relayed, still queued
     assert server.stop() == 0  # SIGTERM: a clean exit, not a kill
     assert stored_words() == words
+
+
+def test_signals_are_stored_by_a_gevent_server_on_postgresql(start_server, make_client):
+    # Under gevent the batches are written on the thread pool (live_signals):
+    # here with psycopg, on a database the server migrates itself.
+    with fresh_postgres_database() as url:
+        server = start_server(DATABASE_URL=url, ALLY_ASYNC_MODE="gevent")
+        ann, ben, pid = partners(server)
+        sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
+        a, b = make_client(server, ann), make_client(server, ben)
+        a.join(sid)
+        b.join(sid)
+        words = [f"pg{n}" for n in range(5)]
+        for word in words:
+            b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
+        assert [p["word"] for p in a.wait_count("signal", len(words))] == words
+        # A request writes the queue first: on the thread pool, like the flusher.
+        turn = stored(server, ann, sid)["turns"][0]
+        assert [s["word"] for s in turn["signals"]] == words
+        assert_clean_log(server)
+        assert server.stop() == 0
 
 
 # --- 2. a turn ended by its deadline --------------------------------------------
