@@ -166,9 +166,9 @@ def browser_client(client: FlaskClient) -> Browser:
     return Browser(client)
 
 
-@pytest.fixture
-def make_user(app: Flask) -> Callable[..., User]:
-    """Create a user with a profile through the services."""
+def user_maker() -> Callable[..., User]:
+    """A function creating users with profiles through the services (in an app
+    context: the `make_user` fixture's, or any app's, e.g. `postgres_app()`)."""
     counter = iter(range(1, 10_000))
 
     def create(
@@ -213,15 +213,22 @@ def make_user(app: Flask) -> Callable[..., User]:
 
 
 @pytest.fixture
+def make_user(app: Flask) -> Callable[..., User]:
+    """Create a user with a profile through the services."""
+    return user_maker()
+
+
+def pair_up(a: User, b: User) -> Partnership:
+    """Pair two users through a request and its acceptance."""
+    now = utcnow()
+    request = partners.send_request(a.id, b.id, "", now)
+    return partners.accept_request(b.id, request.id, now)
+
+
+@pytest.fixture
 def make_partnership(app: Flask) -> Callable[[User, User], Partnership]:
     """Pair two users through a request and its acceptance."""
-
-    def pair(a: User, b: User) -> Partnership:
-        now = utcnow()
-        request = partners.send_request(a.id, b.id, "", now)
-        return partners.accept_request(b.id, request.id, now)
-
-    return pair
+    return pair_up
 
 
 @pytest.fixture

@@ -35,15 +35,14 @@ from ally.models import (
     TeachSession,
     Turn,
     User,
-    utcnow,
 )
-from ally.services import accounts, partners, profiles, reviews, tokens, topics
+from ally.services import reviews, tokens, topics
 from tests.conftest import (
-    DEFAULT_WINDOWS,
-    PASSWORD,
     Browser,
     IsolatedClient,
+    pair_up,
     postgres_app,
+    user_maker,
 )
 
 # Every request in its own app context (see tests.conftest.IsolatedClient).
@@ -1675,20 +1674,7 @@ def test_the_figures_are_the_same_on_postgresql():
     """JSON lengths, averages and time zones go through another SQL dialect."""
     with postgres_app() as application:
         application.test_client_class = IsolatedClient
-
-        def make_user(email, *, display_name, timezone):
-            user = accounts.register(email, PASSWORD, display_name, timezone)
-            profiles.update_profile(
-                user.id,
-                {"availability": DEFAULT_WINDOWS, "looking_for_partner": True},
-            )
-            return user
-
-        def make_partnership(a, b):
-            request = partners.send_request(a.id, b.id, "", utcnow())
-            return partners.accept_request(b.id, request.id, utcnow())
-
-        made = build_history(make_user, make_partnership)
+        made = build_history(user_maker(), pair_up)
         _, raw = tokens.create_token(made.ann.id, "tests")
         headers = {"Authorization": f"Bearer {raw}"}
         client = application.test_client()

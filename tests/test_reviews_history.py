@@ -16,9 +16,9 @@ import pytest
 
 from ally.domain.review import Explanation
 from ally.extensions import db
-from ally.models import User, utcnow
-from ally.services import accounts, partners, profiles, reviews
-from tests.conftest import DEFAULT_WINDOWS, PASSWORD, postgres_app
+from ally.models import User
+from ally.services import reviews
+from tests.conftest import pair_up, postgres_app, user_maker
 from tests.test_reviews import Taught, write_session
 
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
@@ -85,17 +85,4 @@ def test_history_keeps_every_instant_to_the_microsecond(make_user, make_partners
 @pytest.mark.postgres
 def test_history_keeps_every_instant_to_the_microsecond_on_postgresql():
     with postgres_app():
-
-        def make_user(email, *, display_name):
-            user = accounts.register(email, PASSWORD, display_name, "UTC")
-            profiles.update_profile(
-                user.id,
-                {"availability": DEFAULT_WINDOWS, "looking_for_partner": True},
-            )
-            return user
-
-        def make_partnership(a, b):
-            request = partners.send_request(a.id, b.id, "", utcnow())
-            return partners.accept_request(b.id, request.id, utcnow())
-
-        check_history(make_user, make_partnership)
+        check_history(user_maker(), pair_up)

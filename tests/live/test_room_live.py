@@ -269,6 +269,18 @@ def make_client() -> Iterator[Callable[[LiveServer, Account], RoomClient]]:
         thread.join()
 
 
+def both_in_the_room(
+    server: LiveServer, make_client, *, teach: int = 60, rate: int = 60
+) -> tuple[Account, Account, int, RoomClient, RoomClient]:
+    """Two new partners, a 2-turn extra session, both joined: ann, ben, sid, a, b."""
+    ann, ben, pid = partners(server)
+    sid = extra_session(server, ann, pid, turns=2, teach=teach, rate=rate)
+    a, b = make_client(server, ann), make_client(server, ben)
+    a.join(sid)
+    b.join(sid)
+    return ann, ben, sid, a, b
+
+
 def instant(value: str | None) -> datetime:
     assert value is not None
     parsed = datetime.fromisoformat(value)
@@ -461,11 +473,7 @@ def test_a_burst_of_signals_reaches_the_teacher_in_the_order_sent(
     start_server, make_client, async_mode
 ):
     server = start_server(ALLY_ASYNC_MODE=async_mode)
-    ann, ben, pid = partners(server)
-    sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
-    a, b = make_client(server, ann), make_client(server, ben)
-    a.join(sid)
-    b.join(sid)
+    ann, ben, sid, a, b = both_in_the_room(server, make_client)
     # Fired without waiting for each ack, as fast as a key held down (the
     # burst the rate limit allows): each handler must finish before the next.
     words = [f"w{n}" for n in range(8)]
@@ -496,11 +504,7 @@ def test_signals_acked_just_before_a_stop_are_stored(
         ALLY_SIGNAL_FLUSH_MS="600000",
         ALLY_SCHEDULER="off",
     )
-    ann, ben, pid = partners(server)
-    sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
-    a, b = make_client(server, ann), make_client(server, ben)
-    a.join(sid)
-    b.join(sid)
+    ann, ben, sid, a, b = both_in_the_room(server, make_client)
     words = [f"w{n}" for n in range(5)]
     for word in words:
         b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
@@ -525,11 +529,7 @@ def test_signals_are_stored_by_a_gevent_server_on_postgresql(start_server, make_
     # here with psycopg, on a database the server migrates itself.
     with fresh_postgres_database() as url:
         server = start_server(DATABASE_URL=url, ALLY_ASYNC_MODE="gevent")
-        ann, ben, pid = partners(server)
-        sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
-        a, b = make_client(server, ann), make_client(server, ben)
-        a.join(sid)
-        b.join(sid)
+        ann, ben, sid, a, b = both_in_the_room(server, make_client)
         words = [f"pg{n}" for n in range(5)]
         for word in words:
             b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
@@ -597,11 +597,7 @@ def test_deadlines_move_the_phases_with_no_client_event(start_server, make_clien
 
 def test_a_reconnecting_client_gets_the_database_state(start_server, make_client):
     server = start_server()
-    ann, ben, pid = partners(server)
-    sid = extra_session(server, ann, pid, turns=2, teach=60, rate=60)
-    a, b = make_client(server, ann), make_client(server, ben)
-    a.join(sid)
-    b.join(sid)
+    ann, ben, sid, a, b = both_in_the_room(server, make_client)
     a.ok("set_topic", {"session_id": sid, "title": "Nephron"})
     b.ok("signal", {"session_id": sid, "kind": "jargon", "word": "osmolality"})
     b.ok("signal", {"session_id": sid, "kind": "lost"})
@@ -648,12 +644,8 @@ def test_a_reconnecting_client_gets_the_database_state(start_server, make_client
 
 def test_a_restart_mid_turn_loses_nothing(start_server, make_client):
     server = start_server()
-    ann, ben, pid = partners(server)
     teach = timedelta(seconds=8)
-    sid = extra_session(server, ann, pid, turns=2, teach=8, rate=60)
-    a, b = make_client(server, ann), make_client(server, ben)
-    a.join(sid)
-    b.join(sid)
+    ann, ben, sid, a, b = both_in_the_room(server, make_client, teach=8)
 
     # Turn 0 (Ann teaches) goes by quickly and is rated.
     a.ok("set_topic", {"session_id": sid, "title": "Nephron"})
