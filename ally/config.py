@@ -63,6 +63,9 @@ class Defaults:
     ALLY_NO_SHOW_MINUTES = 10
     # Accepted signals are written in batches this often (live_signals).
     ALLY_SIGNAL_FLUSH_MS = 50
+    # Students whose review figures are kept between requests (review_cache);
+    # 0 recomputes them on every request.
+    ALLY_REVIEW_CACHE_SIZE = 256
 
 
 def _coerce(raw: str, default: Any) -> Any:

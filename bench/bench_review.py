@@ -1196,6 +1196,7 @@ def bench_http(url: str, facts: dict[str, Any], all_cases: list[Case], args) -> 
             "SECRET_KEY": SECRET_KEY,
             "ALLY_SCHEDULER": "off",
             "ALLY_AUTH_RATE_LIMIT": AUTH_LIMIT,
+            "ALLY_REVIEW_CACHE_SIZE": str(args.review_cache_size),
         },
         log_path=log,
         startup_timeout=60,
@@ -1469,6 +1470,13 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         metavar="N",
         help="also write pyinstrument reports of N in-process requests per case",
+    )
+    parser.add_argument(
+        "--review-cache-size",
+        type=int,
+        default=256,
+        help="the server's ALLY_REVIEW_CACHE_SIZE; 0: every request recomputes "
+        "the figures, as the first visit after a change does",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument(

@@ -34,7 +34,9 @@ against the model and against invariants that need no model:
   as the clock would have);
 - signals exist only for turns while they were taught, by their listener;
 - turn instants are consistent: started <= teaching end <= rating end ==
-  ended, and each turn starts when the one before it ended.
+  ended, and each turn starts when the one before it ended;
+- each partner's review figures, kept between requests, equal the figures
+  computed afresh (a kept value is never stale).
 
 When an event is wrong in more than one way (the listener finishing a turn
 that is not being taught), any of the applicable refusals is accepted: the
@@ -93,7 +95,15 @@ from ally.models import (
     TeachSession,
     Turn,
 )
-from ally.services import accounts, partners, profiles, room, schedule, tokens
+from ally.services import (
+    accounts,
+    partners,
+    profiles,
+    reviews,
+    room,
+    schedule,
+    tokens,
+)
 from ally.services.errors import (
     AlreadyRated,
     Forbidden,
@@ -1240,6 +1250,14 @@ class RoomMachine(RuleBasedStateMachine):
             if state.session["status"] == "completed":
                 self.seen[("session", "completed")] += 1
         self.previous = state
+
+    @invariant()
+    def review_figures_are_never_stale(self) -> None:
+        """Each partner's review, kept between requests (review_cache), equals
+        the figures computed afresh from the database after every step."""
+        for user_id in {self.users[p] for p in PARTNERS}:
+            timezone = accounts.get_user(user_id).timezone
+            assert reviews.summary(user_id) == reviews._summary_of(user_id, timezone)
 
     def matches_model(self, state: DbState) -> None:
         m, s = self.model, state.session

@@ -8,7 +8,7 @@ turn — on a connection this process keeps for it; the checks are
 `room.signal`'s own. An accepted signal is relayed and acknowledged at once and
 its row is written with the others of the same ~50 ms in one transaction.
 
-What an ack promises (docs/protocol.md): the signal was accepted and relayed,
+What an ack promises (docs/room.md): the signal was accepted and relayed,
 and its row is committed within ALLY_SIGNAL_FLUSH_MS. Everything in this process that
 reads signals or ends a turn flushes first (`flush()`: every other room event,
 the clock job, every HTTP request), and so does a server that is stopped; only

@@ -40,6 +40,7 @@ from ..models import (
     Turn,
     User,
 )
+from . import review_cache
 from .accounts import get_user
 from .errors import Invalid
 from .profiles import clean_terms
@@ -230,24 +231,35 @@ def history(user_id: int) -> list[rules.Explanation]:
 
 @dataclass(frozen=True)
 class Summary:
-    """The review's figures for one student."""
+    """The review's figures for one student (tuples: one Summary may serve many
+    requests, see review_cache)."""
 
-    topics: list[rules.TopicStats]
-    gaps: list[rules.Gap]
+    topics: tuple[rules.TopicStats, ...]
+    gaps: tuple[rules.Gap, ...]
     calibration: rules.Calibration
     explanations: int
     rated: int
     mean: float | None
-    overall: list[tuple[str, float, int]]  # (period label, mean, count)
+    overall: tuple[tuple[str, float, int], ...]  # (period label, mean, count)
     # (period label, mean self-rating, mean partner rating, turns)
-    calibration_series: list[tuple[str, float, float, int]]
+    calibration_series: tuple[tuple[str, float, float, int], ...]
     period: str  # day, week or month
     timezone: str  # the student's: days are theirs
 
 
 def summary(user_id: int) -> Summary:
-    """Topics, gaps, calibration and the overall series, from one query."""
-    user = get_user(user_id)
+    """Topics, gaps, calibration and the overall series of the user's history.
+
+    Computed from one query over every turn they taught, and kept until that
+    history changes (review_cache: two small statements tell).
+    """
+    timezone = get_user(user_id).timezone
+    return review_cache.figures(
+        user_id, timezone, lambda: _summary_of(user_id, timezone)
+    )
+
+
+def _summary_of(user_id: int, timezone: str) -> Summary:
     items = history(user_id)  # oldest first
     stats = rules.topic_stats(items)
     rated_items = [e for e in items if e.simplicity]
@@ -258,38 +270,42 @@ def summary(user_id: int) -> Summary:
         else "month"
     )
     # Each explanation's day, week or month in the student's zone, once.
-    buckets = rules.buckets_of((e.taught_at for e in items), period, user.timezone)
+    buckets = rules.buckets_of((e.taught_at for e in items), period, timezone)
     return Summary(
-        topics=stats,
-        gaps=rules.gaps(stats),
+        topics=tuple(stats),
+        gaps=tuple(rules.gaps(stats)),
         calibration=rules.calibration(items),
         explanations=len(items),
         rated=len(rated),
         mean=round(sum(rated) / len(rated), 2) if rated else None,
-        overall=rules.series_from_buckets(
-            (
-                (b, e.simplicity)
-                for b, e in zip(buckets, items, strict=True)
-                if e.simplicity
-            ),
-            period,
+        overall=tuple(
+            rules.series_from_buckets(
+                (
+                    (b, e.simplicity)
+                    for b, e in zip(buckets, items, strict=True)
+                    if e.simplicity
+                ),
+                period,
+            )
         ),
-        calibration_series=rules.calibration_from_buckets(
-            (
-                (b, (e.self_simplicity, e.simplicity))
-                for b, e in zip(buckets, items, strict=True)
-                if e.self_simplicity is not None and e.simplicity is not None
-            ),
-            period,
+        calibration_series=tuple(
+            rules.calibration_from_buckets(
+                (
+                    (b, (e.self_simplicity, e.simplicity))
+                    for b, e in zip(buckets, items, strict=True)
+                    if e.self_simplicity is not None and e.simplicity is not None
+                ),
+                period,
+            )
         ),
         period=period,
-        timezone=user.timezone,
+        timezone=timezone,
     )
 
 
 def gap_titles(user_id: int) -> list[str]:
     """The user's gap topics, most urgent first (for "prepare to teach")."""
-    return [g.stats.topic for g in rules.gaps(rules.topic_stats(history(user_id)))]
+    return [g.stats.topic for g in summary(user_id).gaps]
 
 
 # --- ratings given -------------------------------------------------------------
