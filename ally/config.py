@@ -65,7 +65,7 @@ class Defaults:
     ALLY_SIGNAL_FLUSH_MS = 50
     # Students whose review figures are kept between requests (review_cache);
     # 0 recomputes them on every request.
-    ALLY_REVIEW_CACHE_SIZE = 256
+    ALLY_REVIEW_CACHE_SIZE = 64
 
 
 def _coerce(raw: str, default: Any) -> Any:

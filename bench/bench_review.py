@@ -1474,7 +1474,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--review-cache-size",
         type=int,
-        default=256,
+        default=64,
         help="the server's ALLY_REVIEW_CACHE_SIZE; 0: every request recomputes "
         "the figures, as the first visit after a change does",
     )
