@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ally.extensions import db
 from ally.models import Rating, TeachSession, Turn, User
@@ -60,7 +60,26 @@ def taught(ann: User, ben: User, day: float, topic: str, simplicity: int | None)
 
 
 def fresh(user: User) -> reviews.Summary:
-    return reviews._summary_of(user.id, user.timezone)
+    return reviews.fresh_summary(user.id, user.timezone)
+
+
+def rate_later(session: TeachSession, simplicity: int, when) -> Turn:
+    """The listener's rating of the session's only turn, written afterwards."""
+    turn = db.session.scalars(select(Turn).where(Turn.session_id == session.id)).one()
+    db.session.add(
+        Rating(
+            turn_id=turn.id,
+            session_id=session.id,
+            rater_id=turn.listener_id,
+            teacher_id=turn.teacher_id,
+            simplicity=simplicity,
+            note="",
+            jargon=[],
+            created_at=when,
+        )
+    )
+    db.session.commit()
+    return turn
 
 
 def test_unchanged_history_serves_the_same_figures(pair) -> None:
@@ -86,22 +105,7 @@ def test_each_kind_of_change_gives_new_figures(pair) -> None:
     assert reviews.summary(ann.id).rated == 0
 
     # A rating arrives.
-    turn = db.session.scalars(
-        db.select(Turn).where(Turn.session_id == session.id)
-    ).one()
-    db.session.add(
-        Rating(
-            turn_id=turn.id,
-            session_id=session.id,
-            rater_id=ben.id,
-            teacher_id=ann.id,
-            simplicity=3,
-            note="",
-            jargon=[],
-            created_at=at(0, 15, 9),
-        )
-    )
-    db.session.commit()
+    turn = rate_later(session, 3, at(0, 15, 9))
     assert reviews.summary(ann.id).mean == 3.0
 
     # The teacher rates herself after the session ended (her rating time).
@@ -190,21 +194,6 @@ def test_the_review_page_shows_a_rating_given_after_the_first_visit(pair, app) -
     assert browser.login(ann.email).status_code == 302
     before = gaps_section(browser.client.get("/review").get_data(as_text=True))
     assert "No gaps" in before and "RAAS" not in before
-    turn = db.session.scalars(
-        db.select(Turn).where(Turn.session_id == session.id)
-    ).one()
-    db.session.add(
-        Rating(
-            turn_id=turn.id,
-            session_id=session.id,
-            rater_id=ben.id,
-            teacher_id=ann.id,
-            simplicity=1,
-            note="",
-            jargon=[],
-            created_at=at(0, 15, 9) + timedelta(seconds=1),
-        )
-    )
-    db.session.commit()
+    rate_later(session, 1, at(0, 15, 9) + timedelta(seconds=1))
     after = gaps_section(browser.client.get("/review").get_data(as_text=True))
     assert "No gaps" not in after and "<strong>RAAS</strong>" in after

@@ -1257,7 +1257,7 @@ class RoomMachine(RuleBasedStateMachine):
         the figures computed afresh from the database after every step."""
         for user_id in {self.users[p] for p in PARTNERS}:
             timezone = accounts.get_user(user_id).timezone
-            assert reviews.summary(user_id) == reviews._summary_of(user_id, timezone)
+            assert reviews.summary(user_id) == reviews.fresh_summary(user_id, timezone)
 
     def matches_model(self, state: DbState) -> None:
         m, s = self.model, state.session

@@ -255,11 +255,12 @@ def summary(user_id: int) -> Summary:
     """
     timezone = get_user(user_id).timezone
     return review_cache.figures(
-        user_id, timezone, lambda: _summary_of(user_id, timezone)
+        user_id, timezone, lambda: fresh_summary(user_id, timezone)
     )
 
 
-def _summary_of(user_id: int, timezone: str) -> Summary:
+def fresh_summary(user_id: int, timezone: str) -> Summary:
+    """The figures computed afresh from the database, bypassing the cache."""
     items = history(user_id)  # oldest first
     stats = rules.topic_stats(items)
     rated_items = [e for e in items if e.simplicity]
