@@ -155,30 +155,38 @@ def test_a_new_time_zone_regroups_the_days(pair) -> None:
     assert again.overall[0][0].endswith("01-05")
 
 
-def test_the_cache_holds_at_most_its_size(make_app, make_user, make_partnership):
-    app = make_app(ALLY_REVIEW_CACHE_SIZE=1)
-    with app.app_context():
+@pytest.fixture
+def pair_with_cache_size(request, make_app, make_user, make_partnership):
+    """Ann and Ben, Ann with one rated explanation, in an app whose cache holds
+    `size` students (its context pushed for the rest of the test)."""
+
+    def build(size: int) -> tuple[User, User]:
+        context = make_app(ALLY_REVIEW_CACHE_SIZE=size).app_context()
+        context.push()
+        request.addfinalizer(context.pop)
         ann = make_user("ann@example.com", display_name="Ann")
         ben = make_user("ben@example.com", display_name="Ben")
         write_session(make_partnership(ann, ben), [taught(ann, ben, 0, "RAAS", 3)])
         db.session.commit()
-        kept = reviews.summary(ann.id)
-        assert reviews.summary(ann.id) is kept
-        reviews.summary(ben.id)  # pushes Ann out
-        assert reviews.summary(ann.id) is not kept
-        assert reviews.summary(ann.id) == kept
+        return ann, ben
+
+    return build
 
 
-def test_size_zero_recomputes_every_time(make_app, make_user, make_partnership):
-    app = make_app(ALLY_REVIEW_CACHE_SIZE=0)
-    with app.app_context():
-        ann = make_user("ann@example.com", display_name="Ann")
-        ben = make_user("ben@example.com", display_name="Ben")
-        write_session(make_partnership(ann, ben), [taught(ann, ben, 0, "RAAS", 3)])
-        db.session.commit()
-        first = reviews.summary(ann.id)
-        assert reviews.summary(ann.id) is not first
-        assert reviews.summary(ann.id) == first
+def test_the_cache_holds_at_most_its_size(pair_with_cache_size) -> None:
+    ann, ben = pair_with_cache_size(1)
+    kept = reviews.summary(ann.id)
+    assert reviews.summary(ann.id) is kept
+    reviews.summary(ben.id)  # pushes Ann out
+    assert reviews.summary(ann.id) is not kept
+    assert reviews.summary(ann.id) == kept
+
+
+def test_size_zero_recomputes_every_time(pair_with_cache_size) -> None:
+    ann, _ = pair_with_cache_size(0)
+    first = reviews.summary(ann.id)
+    assert reviews.summary(ann.id) is not first
+    assert reviews.summary(ann.id) == first
 
 
 def gaps_section(html: str) -> str:
