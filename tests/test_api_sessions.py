@@ -3,11 +3,15 @@ notifications."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session as OrmSession
 
 from ally.extensions import db
 from ally.models import (
@@ -17,7 +21,8 @@ from ally.models import (
     TeachSession,
     utcnow,
 )
-from ally.services import schedule
+from ally.services import schedule, tokens
+from tests.conftest import pair_up, postgres_app, user_maker
 
 # Every request in its own app context (see tests.conftest.IsolatedClient).
 pytestmark = pytest.mark.usefixtures("isolated_requests")
@@ -398,6 +403,9 @@ def test_extra_session_bounds_come_from_config(app, setup):
     app.config.update(ALLY_MIN_TEACH_SECONDS=60, ALLY_MIN_RATE_SECONDS=30)
     assert extra(setup, {"teach_seconds": 59}).status_code == 400
     assert extra(setup, {"rate_seconds": 29}).status_code == 400
+    # One extra session at a time: the quick one is over first.
+    db.session.get(TeachSession, body["id"]).status = "completed"
+    db.session.commit()
     assert extra(setup, {"teach_seconds": 60, "rate_seconds": 30}).status_code == 201
     assert count(TeachSession) == 2
 
@@ -467,6 +475,110 @@ def test_extra_session_while_one_is_live_is_409(setup):
     response = extra(setup, {}, who="b")
     assert response.status_code == 409
     assert count(TeachSession) == 1
+
+
+def session_rows() -> dict[str, list[tuple]]:
+    """Every row an extra session writes, in primary-key order."""
+    db.session.expire_all()
+    return {
+        model.__tablename__: [
+            tuple(row)
+            for row in db.session.execute(
+                select(model.__table__).order_by(*model.__table__.primary_key)
+            )
+        ]
+        for model in (TeachSession, SessionParticipant, Notification, Partnership)
+    }
+
+
+@pytest.mark.parametrize("status", ["open", "live", "scheduled"])
+def test_a_second_extra_session_while_one_is_not_over_is_409(setup, status):
+    first = extra(setup, {}).get_json()
+    stored = db.session.get(TeachSession, first["id"])
+    stored.status = status
+    db.session.commit()
+    before = session_rows()
+
+    for who in ("a", "a", "b"):  # a double click, then the partner
+        again = extra(setup, {"turns": 2}, who=who)
+        assert again.status_code == 409, who
+        payload = again.get_json()
+        assert payload["error"] == "conflict"
+        assert f"session {first['id']}" in payload["message"]
+        assert session_rows() == before, who
+
+    # Once it is over, the next one may start, under a new id.
+    stored = db.session.get(TeachSession, first["id"])
+    stored.status = "cancelled"
+    db.session.commit()
+    later = extra(setup, {}, who="b")
+    assert later.status_code == 201
+    assert later.get_json()["id"] > first["id"]
+
+
+@contextmanager
+def both_pause_before_storing_a_session() -> Iterator[None]:
+    """Hold each request thread at its flush of a new TeachSession until both are
+    there: the interleaving a race needs (both checked, neither wrote). If the
+    code serializes the two (a lock), the wait times out and each goes alone."""
+    barrier = threading.Barrier(2)
+
+    def pause(session, flush_context, instances) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return
+        if any(isinstance(obj, TeachSession) for obj in session.new):
+            try:
+                barrier.wait(timeout=2)
+            except threading.BrokenBarrierError:
+                pass
+
+    event.listen(OrmSession, "before_flush", pause)
+    try:
+        yield
+    finally:
+        event.remove(OrmSession, "before_flush", pause)
+
+
+def race_two_extra_sessions(application, headers: list[dict]) -> list[int]:
+    """POST an extra session from two threads at once; their status codes."""
+    statuses: list[int] = []
+
+    def post(auth: dict) -> None:
+        response = application.test_client().post(
+            f"{API}/partnerships/{pid}/sessions", json={}, headers=auth
+        )
+        statuses.append(response.status_code)
+
+    pid = db.session.scalar(select(Partnership.id))
+    with both_pause_before_storing_a_session():
+        threads = [threading.Thread(target=post, args=(auth,)) for auth in headers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    return sorted(statuses)
+
+
+def test_two_extra_sessions_asked_for_at_once_make_one(setup):
+    statuses = race_two_extra_sessions(setup["client"].application, [setup["a"]] * 2)
+    assert statuses == [201, 409]
+    assert count(TeachSession) == 1
+    assert count(SessionParticipant) == 2
+
+
+@pytest.mark.postgres
+def test_two_extra_sessions_asked_for_at_once_make_one_on_postgres():
+    with postgres_app() as application:
+        make = user_maker()
+        ann, ben = make(availability=EVENING), make(availability=EVENING)
+        pair_up(ann, ben)
+        headers = []
+        for user in (ann, ben):
+            _, raw = tokens.create_token(user.id, "tests")
+            headers.append({"Authorization": f"Bearer {raw}"})
+        statuses = race_two_extra_sessions(application, headers)
+        assert statuses == [201, 409]
+        assert count(TeachSession) == 1
 
 
 # --- PATCH /partnerships/<id>: schedule by agreement --------------------------

@@ -39,7 +39,8 @@ from ally.models import (
 )
 from ally.models import user as user_model
 from ally.realtime import room_events
-from ally.services import live_signals, notifications, room, schedule, tokens
+from ally.services import notifications, room, schedule, tokens
+from ally.services.room import signal_store as live_signals
 from tests.conftest import PASSWORD, Browser, IsolatedClient
 
 LONG = 600  # seconds: long enough that no phase ends by itself during a test
@@ -1591,7 +1592,10 @@ def test_presence_stays_true_to_a_socket_that_joins_a_second_session(
     app, world, people
 ):
     first = new_session(world)
-    second = new_session(world)  # another open room of the same pair
+    # Another room of the same pair: a meeting of their schedule (a second
+    # extra session is refused while the first is under way).
+    later = (utcnow() + timedelta(days=3)).date()
+    second = schedule.ensure_session(world.ann, world.pair, later).id
     start_teaching(people, first)
     ok(people.ann.emit("join_session", {"session_id": second}))
     ben_events = people.ben.take()

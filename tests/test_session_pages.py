@@ -292,6 +292,36 @@ def test_start_an_extra_session_from_the_partnership_page(pair, browser_for):
     assert told.url == f"/sessions/{session.id}"
 
 
+def rows_of_sessions() -> list[list[tuple]]:
+    db.session.expire_all()
+    return [
+        [tuple(row) for row in db.session.execute(select(model.__table__))]
+        for model in (TeachSession, SessionParticipant, Notification)
+    ]
+
+
+def test_a_second_click_on_start_leads_to_the_session_under_way(pair, browser_for):
+    ann, ben, partnership = pair
+    start = f"/partnerships/{partnership.id}/sessions"
+    page = f"/partnerships/{partnership.id}"
+    ann_browser = browser_for("ann@example.com")
+    first = ann_browser.post(start, csrf_page=page)
+    session = db.session.scalars(select(TeachSession)).one()
+    assert first.headers["Location"].endswith(f"/sessions/{session.id}")
+    before = rows_of_sessions()
+
+    for browser in (ann_browser, browser_for("ben@example.com")):
+        again = browser.post(start, csrf_page=page)
+        assert again.status_code == 302
+        assert again.headers["Location"].endswith(f"/sessions/{session.id}")
+        assert rows_of_sessions() == before
+        shown = browser.client.get(f"/sessions/{session.id}")
+        assert flashes(shown) == [
+            f"An extra session of this partnership is already under way "
+            f"(session {session.id}): join it instead of starting another."
+        ]
+
+
 def test_an_extra_session_of_a_paused_partnership_is_refused(pair, browser_for):
     ann, _, partnership = pair
     partnership.status = "paused"

@@ -25,9 +25,11 @@ from ..models import (
     TeachSession,
     User,
 )
+from ..models.teach_session import OVER_STATUSES
 from . import notifications
 from .errors import Conflict, Invalid, NotFound
 from .sql import insert_ignoring_conflicts
+from .storable import require_storable
 
 MATERIALIZE_AHEAD = timedelta(hours=2)  # covers the longest reminder
 MAX_LOOKBACK = timedelta(days=7)
@@ -495,7 +497,7 @@ def set_planned_topic(user_id: int, session_id: int, title: str | None) -> Teach
     session = get_session(user_id, session_id)
     if session.is_over:
         raise Conflict("This session is over.")
-    clean = " ".join((title or "").split()) or None
+    clean = " ".join(require_storable(title or "", "topic").split()) or None
     if clean and len(clean) > MAX_TOPIC:
         raise Invalid(f"Use at most {MAX_TOPIC} characters for a topic.", field="topic")
     participant = db.session.get(SessionParticipant, (session_id, user_id))
@@ -507,6 +509,70 @@ def set_planned_topic(user_id: int, session_id: int, title: str | None) -> Teach
     return session
 
 
+class SessionUnderWay(Conflict):
+    """An extra session was asked for while another of the pair is under way."""
+
+    def __init__(self, message: str, session_id: int) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+def _locked_partnership(user_id: int, partnership_id: int) -> Partnership:
+    """A member's partnership, re-read under a lock held until the commit.
+
+    Two requests of the same pair (a double click) then run one after the
+    other, and the second sees what the first stored. PostgreSQL locks the
+    row (`FOR UPDATE`); SQLite has no row locks, so a write that changes
+    nothing takes the database's write lock first (reads before a write run
+    outside any transaction with Python's sqlite3).
+    """
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(
+            update(Partnership)
+            .where(Partnership.id == partnership_id)
+            .values(status=Partnership.status)
+            .execution_options(synchronize_session=False)
+        )
+    partnership = db.session.scalar(
+        select(Partnership)
+        .where(Partnership.id == partnership_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if partnership is None or user_id not in partnership.member_ids():
+        raise NotFound("No such partnership.")
+    return partnership
+
+
+def _refuse_a_second_session(partnership_id: int) -> None:
+    """Raise SessionUnderWay if an extra session of the pair is not over, or
+    any session of theirs is live (call with the partnership locked)."""
+    under_way = db.session.execute(
+        select(TeachSession.id, TeachSession.kind)
+        .where(
+            TeachSession.partnership_id == partnership_id,
+            or_(
+                and_(
+                    TeachSession.kind == "extra",
+                    TeachSession.status.not_in(OVER_STATUSES),
+                ),
+                TeachSession.status == "live",
+            ),
+        )
+        .order_by(TeachSession.id.desc())
+        .limit(1)
+    ).first()
+    if under_way is None:
+        return
+    session_id, kind = under_way
+    what = "An extra session" if kind == "extra" else "A session"
+    raise SessionUnderWay(
+        f"{what} of this partnership is already under way (session {session_id}): "
+        "join it instead of starting another.",
+        session_id,
+    )
+
+
 def create_extra_session(
     user_id: int,
     partnership_id: int,
@@ -516,8 +582,13 @@ def create_extra_session(
     teach_seconds: int | None = None,
     rate_seconds: int | None = None,
 ) -> TeachSession:
-    """An extra session starting now, within the configured bounds."""
-    partnership = _partnership_of_member(user_id, partnership_id)
+    """An extra session starting now, within the configured bounds.
+
+    One at a time: while an extra session of the partnership is not over, or
+    any of its sessions is live, the answer is `SessionUnderWay` (a Conflict
+    naming that session) and nothing is written.
+    """
+    partnership = _locked_partnership(user_id, partnership_id)
     if partnership.status != "active" or None in (
         partnership.user_a_id,
         partnership.user_b_id,
@@ -544,14 +615,7 @@ def create_extra_session(
             f"Rating time must be {min_rate} to {MAX_RATE_SECONDS} seconds.",
             field="rate_seconds",
         )
-    busy = db.session.scalar(
-        select(TeachSession.id).where(
-            TeachSession.partnership_id == partnership.id,
-            TeachSession.status == "live",
-        )
-    )
-    if busy is not None:
-        raise Conflict("A session of this partnership is live right now.")
+    _refuse_a_second_session(partnership.id)
     partner_id = next(i for i in partnership.member_ids() if i != user_id)
     session = TeachSession(
         partnership_id=partnership.id,
