@@ -39,8 +39,7 @@ from ally.models import (
 )
 from ally.models import user as user_model
 from ally.realtime import room_events
-from ally.services import notifications, room, schedule, tokens
-from ally.services.room import signal_store as live_signals
+from ally.services import live_signals, notifications, room, schedule, tokens
 from tests.conftest import PASSWORD, Browser, IsolatedClient
 
 LONG = 600  # seconds: long enough that no phase ends by itself during a test
