@@ -74,3 +74,24 @@ def utc_offset_minutes(instant: datetime, tz: str) -> int:
     offset = instant.astimezone(zone(tz)).utcoffset()
     assert offset is not None
     return int(offset.total_seconds() // 60)
+
+
+# The days and instants the app accepts from outside: datetime's own range less
+# a year at each end, so converting to any zone or stepping days or weeks from
+# them never overflows (OverflowError). Anything outside is refused as invalid.
+EARLIEST_DAY = date(2, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+OUT_OF_RANGE = f"is out of range (use {EARLIEST_DAY} to {LATEST_DAY})."
+
+
+def day_in_range(day: date) -> bool:
+    """Whether a calendar day lies in [EARLIEST_DAY, LATEST_DAY]."""
+    return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+def instant_in_range(instant: datetime) -> bool:
+    """Whether an aware instant converts to UTC and its UTC day is in range."""
+    try:
+        return day_in_range(instant.astimezone(UTC).date())
+    except OverflowError:
+        return False

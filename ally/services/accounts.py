@@ -15,6 +15,7 @@ from ..models import Partnership, Profile, User, utcnow
 from ..offload import blocking
 from . import presence, schedule
 from .errors import Conflict, Invalid, NotFound, Unauthorized
+from .storable import require_storable
 
 MAX_EMAIL = 254
 MAX_DISPLAY_NAME = 60
@@ -41,7 +42,7 @@ def normalize_email(raw: str) -> str:
 
 def clean_display_name(raw: str) -> str:
     """A display name of 1 to 60 visible characters, or Invalid."""
-    name = " ".join((raw or "").split())
+    name = " ".join(require_storable(raw or "", "display_name").split())
     if not name:
         raise Invalid("Enter a display name.", field="display_name")
     if len(name) > MAX_DISPLAY_NAME:
@@ -65,6 +66,7 @@ def clean_timezone(raw: str) -> str:
 
 def check_new_password(password: str, email: str | None = None) -> None:
     """Raise Invalid when the password breaks a rule."""
+    require_storable(password or "", "password")
     problem = password_problem(password or "", email=email)
     if problem:
         raise Invalid(problem, field="password")
@@ -88,6 +90,9 @@ def register(email: str, password: str, display_name: str, timezone: str) -> Use
 
 def authenticate(email: str, password: str) -> User:
     """The user with these credentials; the same error for any mismatch."""
+    # Before any lookup: hashing cannot encode such a password (and saying so
+    # reveals nothing about the account).
+    require_storable(password or "", "password")
     try:
         email = normalize_email(email)
     except Invalid:
@@ -144,6 +149,7 @@ def update_notification_settings(
 
 def change_password(user_id: int, current: str, new: str) -> User:
     """Replace the password after checking the current one; ends other logins."""
+    require_storable(current or "", "current_password")
     user = get_user(user_id)
     if not user.check_password(current or ""):
         raise Invalid("Your current password is not right.", field="current_password")
@@ -168,6 +174,7 @@ def delete_account(user_id: int, password: str) -> None:
     Partnerships the user was in are ended and keep the partner's history; the
     user's profile, topics, tokens, requests and blocks are deleted with them.
     """
+    require_storable(password or "", "password")
     user = get_user(user_id)
     if not user.check_password(password or ""):
         raise Invalid("Your password is not right.", field="password")

@@ -16,6 +16,7 @@ from ..models import Block, PartnerRequest, Partnership, User, pair_key, utcnow
 from . import matching_data, notifications, schedule
 from .errors import Conflict, Invalid, NotFound
 from .profiles import windows_from_json
+from .storable import require_storable
 
 MAX_MESSAGE = 500
 FALLBACK_DAILY_MINUTE = 18 * 60
@@ -170,7 +171,7 @@ def clean_message(message: str | None) -> str:
         return ""
     if not isinstance(message, str):
         raise Invalid("Message must be text.", field="message")
-    message = message.strip()
+    message = require_storable(message, "message").strip()
     if len(message) > MAX_MESSAGE:
         raise Invalid(
             f"Use at most {MAX_MESSAGE} characters for the message.", field="message"

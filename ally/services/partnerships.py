@@ -17,6 +17,7 @@ from ..models import Partnership, User, utcnow
 from . import notifications, schedule
 from .accounts import clean_timezone
 from .errors import Conflict, Invalid, NotFound
+from .storable import require_storable
 
 SCHEDULE_FIELDS = ("daily_time", "timezone", "session_minutes", "turns", "weekdays")
 IMMEDIATE_FIELDS = ("meeting_url", "status")
@@ -125,6 +126,8 @@ def _clean_immediate(values: Mapping[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     if "meeting_url" in values:
         url = values["meeting_url"]
+        if isinstance(url, str):
+            require_storable(url, "meeting_url", "Meeting link")
         if url in (None, ""):
             clean["meeting_url"] = None
         else:

@@ -19,6 +19,7 @@ from ..extensions import db
 from ..models import Profile
 from .accounts import clean_display_name, clean_timezone, get_user
 from .errors import Invalid
+from .storable import require_storable
 
 MAX_WINDOWS = 6
 MAX_EXAM = 80
@@ -106,7 +107,7 @@ def clean_subjects(items: Any) -> list[str]:
     for raw in items:
         if not isinstance(raw, str):
             raise Invalid("Each subject must be text.", field="subjects")
-        name = " ".join(raw.split())
+        name = " ".join(require_storable(raw, "subjects", "A subject").split())
         if not name:
             continue
         if len(name) > MAX_SUBJECT:
@@ -124,6 +125,7 @@ def _clean_optional_text(value: Any, limit: int, field: str, label: str) -> str 
         return None
     if not isinstance(value, str):
         raise Invalid(f"{label} must be text.", field=field)
+    require_storable(value, field, label)
     text = " ".join(value.split()) if field != "bio" else value.strip()
     if len(text) > limit:
         raise Invalid(
@@ -158,7 +160,7 @@ def clean_terms(raw: Any) -> list[str]:
     for item in raw:
         if not isinstance(item, str):
             raise Invalid("Each term must be text.", field="allowed_terms")
-        term = " ".join(item.split())
+        term = " ".join(require_storable(item, "allowed_terms", "A term").split())
         if not term:
             continue
         if len(term) > MAX_TERM:

@@ -29,6 +29,7 @@ from ..models.teach_session import OVER_STATUSES
 from . import notifications
 from .errors import Conflict, Invalid, NotFound
 from .sql import insert_ignoring_conflicts
+from .storable import require_storable
 
 MATERIALIZE_AHEAD = timedelta(hours=2)  # covers the longest reminder
 MAX_LOOKBACK = timedelta(days=7)
@@ -496,7 +497,7 @@ def set_planned_topic(user_id: int, session_id: int, title: str | None) -> Teach
     session = get_session(user_id, session_id)
     if session.is_over:
         raise Conflict("This session is over.")
-    clean = " ".join((title or "").split()) or None
+    clean = " ".join(require_storable(title or "", "topic").split()) or None
     if clean and len(clean) > MAX_TOPIC:
         raise Invalid(f"Use at most {MAX_TOPIC} characters for a topic.", field="topic")
     participant = db.session.get(SessionParticipant, (session_id, user_id))

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from ..extensions import db
 from ..models import ApiToken, User, utcnow
 from .errors import Invalid, NotFound
+from .storable import require_storable
 
 MAX_TOKENS = 20
 TOKEN_PREFIX = "ally_"
@@ -24,7 +25,7 @@ def _digest(raw: str) -> str:
 
 def create_token(user_id: int, name: str) -> tuple[ApiToken, str]:
     """Create a token; the raw value is returned once and never stored."""
-    name = " ".join((name or "").split()) or "API token"
+    name = " ".join(require_storable(name or "", "name").split()) or "API token"
     if len(name) > 60:
         raise Invalid("Use at most 60 characters for the token name.", field="name")
     count = len(list_tokens(user_id))

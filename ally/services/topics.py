@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import Topic
 from .errors import Conflict, Invalid, NotFound
+from .storable import require_storable
 
 MAX_TITLE = 120
 MAX_SUBJECT = 40
@@ -18,7 +19,7 @@ def _clean_title(title: str) -> tuple[str, str]:
     """The title with spaces collapsed, and its duplicate-detection key."""
     if not isinstance(title, str):
         raise Invalid("Title must be text.", field="title")
-    clean = " ".join(title.split())
+    clean = " ".join(require_storable(title, "title").split())
     if not clean:
         raise Invalid("Enter a title.", field="title")
     if len(clean) > MAX_TITLE:
@@ -31,7 +32,7 @@ def _clean_subject(subject: str | None) -> str | None:
         return None
     if not isinstance(subject, str):
         raise Invalid("Subject must be text.", field="subject")
-    clean = " ".join(subject.split())
+    clean = " ".join(require_storable(subject, "subject").split())
     if len(clean) > MAX_SUBJECT:
         raise Invalid(
             f"Use at most {MAX_SUBJECT} characters for a subject.", field="subject"

@@ -24,8 +24,11 @@ from wtforms.validators import (
     Length,
     NumberRange,
     Optional,
+    StopValidation,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..domain.text import unstorable_reason
 
 try:
     from wtforms import SelectChoice
@@ -45,6 +48,37 @@ WEEKDAY_CHOICES = [
 TURN_CHOICES = [SelectChoice(n, str(n)) for n in (2, 4, 6)]
 
 
+def storable_text(form, field) -> None:
+    """A WTForms validator: text no database could store (a NUL, a lone
+    surrogate half) is refused beside its field, before any other rule."""
+    if isinstance(field.data, str) and (reason := unstorable_reason(field.data)):
+        raise StopValidation(reason[0].upper() + reason[1:])
+
+
+class StorableTextMeta:
+    """Form meta that puts `storable_text` first on every field it binds, so no
+    form can forget it (fields whose data is not text pass untouched)."""
+
+    def bind_field(self, form, unbound_field, options):
+        field = super().bind_field(form, unbound_field, options)
+        field.validators = [storable_text, *field.validators]
+        return field
+
+
+class AllyForm(FlaskForm):
+    """Every page form: CSRF (Flask-WTF) and only storable text."""
+
+    class Meta(StorableTextMeta):
+        pass
+
+
+class AllySubForm(Form):
+    """A nested form (no CSRF of its own), with the same text rule."""
+
+    class Meta(StorableTextMeta):
+        pass
+
+
 class MultiCheckboxField(SelectMultipleField):
     """A list of checkboxes."""
 
@@ -52,7 +86,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(AllyForm):
     """Sign up."""
 
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
@@ -69,7 +103,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(AllyForm):
     """Log in."""
 
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
@@ -77,7 +111,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me logged in on this device")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(AllyForm):
     """Change the password (ends other logins)."""
 
     current_password = PasswordField(
@@ -92,7 +126,7 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(AllyForm):
     """Delete the account for good."""
 
     password = PasswordField(
@@ -100,7 +134,7 @@ class DeleteAccountForm(FlaskForm):
     )
 
 
-class WindowForm(Form):
+class WindowForm(AllySubForm):
     """One daily availability window (no CSRF of its own: it is nested)."""
 
     start = StringField("From", validators=[Optional(), Length(max=5)])
@@ -108,7 +142,7 @@ class WindowForm(Form):
     weekdays = MultiCheckboxField("Days", choices=WEEKDAY_CHOICES, coerce=int)
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(AllyForm):
     """The profile and availability."""
 
     display_name = StringField(
@@ -126,27 +160,27 @@ class ProfileForm(FlaskForm):
     windows = FieldList(FormField(WindowForm), min_entries=6, max_entries=6)
 
 
-class TopicForm(FlaskForm):
+class TopicForm(AllyForm):
     """Add or rename a topic."""
 
     title = StringField("Topic", validators=[DataRequired(), Length(max=120)])
     subject = StringField("Subject", validators=[Optional(), Length(max=40)])
 
 
-class PartnerRequestForm(FlaskForm):
+class PartnerRequestForm(AllyForm):
     """Ask someone to be your partner."""
 
     to_user_id = HiddenField(validators=[InputRequired()])
     message = TextAreaField("Message", validators=[Optional(), Length(max=500)])
 
 
-class TokenForm(FlaskForm):
+class TokenForm(AllyForm):
     """Create an API token."""
 
     name = StringField("Token name", validators=[Optional(), Length(max=60)])
 
 
-class SuggestionFilterForm(FlaskForm):
+class SuggestionFilterForm(AllyForm):
     """Filters on the suggestions page (GET, no CSRF)."""
 
     class Meta:
@@ -160,7 +194,7 @@ class SuggestionFilterForm(FlaskForm):
     )
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(AllyForm):
     """Propose a partnership schedule (takes effect when the partner agrees)."""
 
     daily_time = StringField("Daily start", validators=[DataRequired(), Length(max=5)])
@@ -173,7 +207,7 @@ class ScheduleForm(FlaskForm):
     weekdays = MultiCheckboxField("Days", choices=WEEKDAY_CHOICES, coerce=int)
 
 
-class MeetingForm(FlaskForm):
+class MeetingForm(AllyForm):
     """The pair's own video-call link."""
 
     meeting_url = StringField("Meeting link", validators=[Optional(), Length(max=500)])
@@ -186,7 +220,7 @@ REMINDER_CHOICES = [
 ]
 
 
-class NotificationSettingsForm(FlaskForm):
+class NotificationSettingsForm(AllyForm):
     """When to be reminded of a session, and whether to get e-mail."""
 
     reminder_minutes = SelectField(

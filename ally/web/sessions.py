@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from ..domain.timezones import day_in_range
 from ..models import utcnow
 from ..services import calendar, partnerships, reviews, schedule, session_report
 from .helpers import FORM_ERRORS
@@ -60,6 +61,8 @@ def on_day(partnership_id: int, day: str):
     try:
         local_day = date.fromisoformat(day)
     except ValueError:
+        abort(404)
+    if not day_in_range(local_day):  # year 1 or 9999: no session, and no overflow
         abort(404)
     session = schedule.ensure_session(current_user.id, partnership_id, local_day)
     return redirect(url_for("sessions.show", session_id=session.id))

@@ -13,6 +13,8 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest
 
+from ...domain.text import unstorable_reason
+from ...domain.timezones import OUT_OF_RANGE, instant_in_range
 from ...extensions import csrf
 from ...models import User
 from ...services import tokens
@@ -120,6 +122,34 @@ class StrictBoolean(ma.fields.Boolean):
         if not isinstance(value, bool):
             raise ma.ValidationError("Must be true or false.")
         return value
+
+
+def _sentence(phrase: str) -> str:
+    return phrase[0].upper() + phrase[1:]
+
+
+class String(ma.fields.String):
+    """Text every database can store: a lone surrogate half or a NUL is a
+    validation error naming the field (400 invalid), never a failed write.
+    Every string field of the API's schemas is one of these."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        reason = unstorable_reason(text)
+        if reason is not None:
+            raise ma.ValidationError(_sentence(reason))
+        return text
+
+
+class Instant(ma.fields.AwareDateTime):
+    """An ISO 8601 instant with an offset, within the range the app can
+    convert and step from (ally.domain.timezones): year 1 or 9999 is a 400."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        instant = super()._deserialize(value, attr, data, **kwargs)
+        if not instant_in_range(instant):
+            raise ma.ValidationError(_sentence(f"the instant {OUT_OF_RANGE}"))
+        return instant
 
 
 def _authenticate() -> User:

@@ -1,11 +1,14 @@
-"""Marshmallow schemas of the JSON API: the shapes in DESIGN.md §7."""
+"""Marshmallow schemas of the JSON API: the shapes in DESIGN.md §7.
+
+Text fields are `base.String` (only text every database can store) and input
+instants `base.Instant` (within the range the app can compute with)."""
 
 from __future__ import annotations
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from .base import StrictBoolean
+from .base import Instant, StrictBoolean, String
 
 Int = fields.Integer
 # Ids in bodies are bounded like those in paths (ally.web.converters).
@@ -13,35 +16,35 @@ ID_RANGE = validate.Range(min=1, max=2**31 - 1, error="No such id.")
 
 
 class RegisterIn(ma.Schema):
-    email = fields.String(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(max=128))
-    display_name = fields.String(required=True, validate=validate.Length(max=60))
-    timezone = fields.String(required=True, validate=validate.Length(max=64))
+    email = String(required=True, validate=validate.Length(max=254))
+    password = String(required=True, validate=validate.Length(max=128))
+    display_name = String(required=True, validate=validate.Length(max=60))
+    timezone = String(required=True, validate=validate.Length(max=64))
 
 
 class UserOut(ma.Schema):
     id = Int()
-    email = fields.String()
-    display_name = fields.String()
-    timezone = fields.String()
+    email = String()
+    display_name = String()
+    timezone = String()
 
 
 class TokenIn(ma.Schema):
-    email = fields.String(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(max=128))
-    name = fields.String(validate=validate.Length(max=60))
+    email = String(required=True, validate=validate.Length(max=254))
+    password = String(required=True, validate=validate.Length(max=128))
+    name = String(validate=validate.Length(max=60))
 
 
 class TokenOut(ma.Schema):
-    token = fields.String(metadata={"description": "Shown once; store it safely."})
+    token = String(metadata={"description": "Shown once; store it safely."})
     id = Int()
-    name = fields.String()
+    name = String()
 
 
 class TokenInfo(ma.Schema):
     id = Int()
-    name = fields.String()
-    prefix = fields.String()
+    name = String()
+    prefix = String()
     created_at = fields.AwareDateTime()
     last_used_at = fields.AwareDateTime(allow_none=True)
 
@@ -51,8 +54,8 @@ class TokenList(ma.Schema):
 
 
 class WindowSchema(ma.Schema):
-    start = fields.String(required=True, metadata={"example": "19:00"})
-    end = fields.String(required=True, metadata={"example": "21:30"})
+    start = String(required=True, metadata={"example": "19:00"})
+    end = String(required=True, metadata={"example": "21:30"})
     weekdays = fields.List(
         Int(strict=True),
         allow_none=True,
@@ -61,17 +64,17 @@ class WindowSchema(ma.Schema):
 
 
 class ProfileFields(ma.Schema):
-    display_name = fields.String(validate=validate.Length(max=60))
-    timezone = fields.String(validate=validate.Length(max=64))
-    exam = fields.String(allow_none=True, validate=validate.Length(max=80))
+    display_name = String(validate=validate.Length(max=60))
+    timezone = String(validate=validate.Length(max=64))
+    exam = String(allow_none=True, validate=validate.Length(max=80))
     exam_date = fields.Date(allow_none=True)
-    subjects = fields.List(fields.String(validate=validate.Length(max=40)))
-    bio = fields.String(validate=validate.Length(max=1000))
+    subjects = fields.List(String(validate=validate.Length(max=40)))
+    bio = String(validate=validate.Length(max=1000))
     looking_for_partner = StrictBoolean()
     auto_match = StrictBoolean()
     availability = fields.List(fields.Nested(WindowSchema))
     allowed_terms = fields.List(
-        fields.String(validate=validate.Length(max=40)),
+        String(validate=validate.Length(max=40)),
         validate=validate.Length(max=200),
         metadata={"description": "Terms never flagged as rare in your summaries"},
     )
@@ -79,32 +82,32 @@ class ProfileFields(ma.Schema):
 
 class MeOut(ProfileFields):
     id = Int()
-    email = fields.String()
+    email = String()
 
 
 class PasswordIn(ma.Schema):
-    current_password = fields.String(required=True, validate=validate.Length(max=128))
-    new_password = fields.String(required=True, validate=validate.Length(max=128))
+    current_password = String(required=True, validate=validate.Length(max=128))
+    new_password = String(required=True, validate=validate.Length(max=128))
 
 
 class DeleteMeIn(ma.Schema):
-    password = fields.String(required=True, validate=validate.Length(max=128))
+    password = String(required=True, validate=validate.Length(max=128))
 
 
 class TopicIn(ma.Schema):
-    title = fields.String(required=True, validate=validate.Length(max=120))
-    subject = fields.String(allow_none=True, validate=validate.Length(max=40))
+    title = String(required=True, validate=validate.Length(max=120))
+    subject = String(allow_none=True, validate=validate.Length(max=40))
 
 
 class TopicPatch(ma.Schema):
-    title = fields.String(validate=validate.Length(max=120))
-    subject = fields.String(allow_none=True, validate=validate.Length(max=40))
+    title = String(validate=validate.Length(max=120))
+    subject = String(allow_none=True, validate=validate.Length(max=40))
 
 
 class TopicOut(ma.Schema):
     id = Int()
-    title = fields.String()
-    subject = fields.String(allow_none=True)
+    title = String()
+    subject = String(allow_none=True)
     created_at = fields.AwareDateTime()
 
 
@@ -114,14 +117,14 @@ class TopicList(ma.Schema):
 
 class PublicUser(ma.Schema):
     id = Int()
-    display_name = fields.String()
-    timezone = fields.String()
-    exam = fields.String(allow_none=True)
+    display_name = String()
+    timezone = String()
+    exam = String(allow_none=True)
 
 
 class SuggestionArgs(ma.Schema):
-    exam = fields.String(validate=validate.Length(max=80))
-    subject = fields.String(validate=validate.Length(max=40))
+    exam = String(validate=validate.Length(max=80))
+    subject = String(validate=validate.Length(max=40))
     min_overlap = Int(validate=validate.Range(min=0, max=1440))
     limit = Int(validate=validate.Range(min=1, max=100))
 
@@ -130,8 +133,8 @@ class SuggestionOut(ma.Schema):
     user = fields.Nested(PublicUser)
     score = Int()
     overlap_minutes = Int(metadata={"description": "Shared minutes per day"})
-    reasons = fields.List(fields.String())
-    pending = fields.String(
+    reasons = fields.List(String())
+    pending = String(
         allow_none=True, metadata={"description": "sent / received / null"}
     )
 
@@ -145,11 +148,11 @@ class SuggestionList(ma.Schema):
 
 class PartnerRequestIn(ma.Schema):
     to_user_id = Int(required=True, strict=True, validate=ID_RANGE)
-    message = fields.String(validate=validate.Length(max=500))
+    message = String(validate=validate.Length(max=500))
 
 
 class PartnerRequestArgs(ma.Schema):
-    status = fields.String(
+    status = String(
         validate=validate.OneOf(
             ["pending", "accepted", "declined", "cancelled", "expired"]
         )
@@ -158,11 +161,11 @@ class PartnerRequestArgs(ma.Schema):
 
 class PartnerRequestOut(ma.Schema):
     id = Int()
-    status = fields.String()
-    direction = fields.String(metadata={"description": "sent / received"})
+    status = String()
+    direction = String(metadata={"description": "sent / received"})
     from_user = fields.Nested(PublicUser)
     to_user = fields.Nested(PublicUser)
-    message = fields.String()
+    message = String()
     created_at = fields.AwareDateTime()
     expires_at = fields.AwareDateTime()
     responded_at = fields.AwareDateTime(allow_none=True)
@@ -173,24 +176,24 @@ class PartnerRequestList(ma.Schema):
 
 
 class ScheduleFields(ma.Schema):
-    daily_time = fields.String(metadata={"example": "19:00"})
-    timezone = fields.String(validate=validate.Length(max=64))
+    daily_time = String(metadata={"example": "19:00"})
+    timezone = String(validate=validate.Length(max=64))
     session_minutes = Int(strict=True)
     turns = Int(strict=True)
     weekdays = fields.List(Int(strict=True))
 
 
 class PartnershipPatch(ScheduleFields):
-    meeting_url = fields.String(allow_none=True, validate=validate.Length(max=500))
-    status = fields.String(validate=validate.OneOf(["active", "paused"]))
+    meeting_url = String(allow_none=True, validate=validate.Length(max=500))
+    status = String(validate=validate.OneOf(["active", "paused"]))
 
 
 class PartnershipOut(ScheduleFields):
     id = Int()
-    status = fields.String()
+    status = String()
     partner = fields.Nested(PublicUser, allow_none=True)
-    meeting_url = fields.String(allow_none=True)
-    daily_time_local = fields.String(
+    meeting_url = String(allow_none=True)
+    daily_time_local = String(
         metadata={"description": "Today's start in the caller's own time zone"}
     )
     created_at = fields.AwareDateTime()
@@ -224,11 +227,11 @@ class BlockList(ma.Schema):
 
 
 class SessionArgs(ma.Schema):
-    start = fields.AwareDateTime(
+    start = Instant(
         data_key="from",
         metadata={"description": "ISO 8601 instant with offset (default: 7 days ago)"},
     )
-    end = fields.AwareDateTime(
+    end = Instant(
         data_key="to",
         metadata={"description": "ISO 8601 instant with offset (default: in 14 days)"},
     )
@@ -245,12 +248,12 @@ class SessionItemOut(ma.Schema):
     )
     starts_at = fields.AwareDateTime()
     ends_at = fields.AwareDateTime()
-    status = fields.String(
+    status = String(
         metadata={
             "description": "scheduled, open, live, completed, missed or cancelled"
         }
     )
-    kind = fields.String(metadata={"description": "scheduled or extra"})
+    kind = String(metadata={"description": "scheduled or extra"})
     first_teacher_id = Int(allow_none=True)
     partner = fields.Nested(PublicUser, allow_none=True)
 
@@ -261,8 +264,8 @@ class SessionList(ma.Schema):
 
 class ParticipantOut(ma.Schema):
     user_id = Int()
-    display_name = fields.String(allow_none=True)
-    planned_topic = fields.String(allow_none=True)
+    display_name = String(allow_none=True)
+    planned_topic = String(allow_none=True)
     joined_at = fields.AwareDateTime(allow_none=True)
     absent = fields.Boolean()
 
@@ -276,8 +279,8 @@ class PlannedTurnOut(ma.Schema):
 
 
 class SignalOut(ma.Schema):
-    kind = fields.String(metadata={"description": "jargon, lost, slower or clear"})
-    word = fields.String(allow_none=True)
+    kind = String(metadata={"description": "jargon, lost, slower or clear"})
+    word = String(allow_none=True)
     at = fields.AwareDateTime()
     offset_ms = Int(metadata={"description": "Milliseconds since the turn began"})
 
@@ -286,35 +289,33 @@ class TurnOut(ma.Schema):
     index = Int()
     teacher_id = Int(allow_none=True)
     listener_id = Int(allow_none=True)
-    topic = fields.String(allow_none=True)
+    topic = String(allow_none=True)
     started_at = fields.AwareDateTime(allow_none=True)
     teach_ends_at = fields.AwareDateTime(allow_none=True)
     ended_at = fields.AwareDateTime(allow_none=True)
     simplicity = Int(allow_none=True, metadata={"description": "The listener's 1-5"})
-    note = fields.String()
-    jargon = fields.List(fields.String())
+    note = String()
+    jargon = fields.List(String())
     rated_at = fields.AwareDateTime(allow_none=True)
-    summary = fields.String(allow_none=True)
+    summary = String(allow_none=True)
     self_simplicity = Int(allow_none=True)
     signals = fields.List(fields.Nested(SignalOut))
 
 
 class SessionOut(SessionItemOut):
-    phase = fields.String(metadata={"description": "waiting, teaching, rating, done"})
+    phase = String(metadata={"description": "waiting, teaching, rating, done"})
     turn = Int(metadata={"description": "Index of the current turn"})
     phase_ends_at = fields.AwareDateTime(allow_none=True)
     started_at = fields.AwareDateTime(allow_none=True)
     ended_at = fields.AwareDateTime(allow_none=True)
-    meeting_url = fields.String(allow_none=True)
+    meeting_url = String(allow_none=True)
     participants = fields.List(fields.Nested(ParticipantOut))
     plan = fields.List(fields.Nested(PlannedTurnOut))
     turns = fields.List(fields.Nested(TurnOut))
 
 
 class PlannedTopicIn(ma.Schema):
-    title = fields.String(
-        required=True, allow_none=True, validate=validate.Length(max=120)
-    )
+    title = String(required=True, allow_none=True, validate=validate.Length(max=120))
 
 
 class ExtraSessionIn(ma.Schema):
@@ -325,9 +326,9 @@ class ExtraSessionIn(ma.Schema):
 
 class NotificationOut(ma.Schema):
     id = Int()
-    kind = fields.String()
-    text = fields.String()
-    url = fields.String(allow_none=True)
+    kind = String()
+    text = String()
+    url = String(allow_none=True)
     created_at = fields.AwareDateTime()
     read_at = fields.AwareDateTime(allow_none=True)
 
@@ -347,7 +348,7 @@ class ReadOut(ma.Schema):
 
 
 class RatingArgs(ma.Schema):
-    role = fields.String(
+    role = String(
         load_default="received",
         validate=validate.OneOf(["received", "given"]),
         metadata={"description": "received (my explanations) or given"},
@@ -360,14 +361,14 @@ class RatingOut(ma.Schema):
     id = Int()
     session_id = Int()
     turn = Int()
-    topic = fields.String(allow_none=True)
+    topic = String(allow_none=True)
     teacher_id = Int(allow_none=True)
-    teacher = fields.String()
+    teacher = String()
     rater_id = Int(allow_none=True)
-    rater = fields.String()
+    rater = String()
     simplicity = Int()
-    note = fields.String()
-    jargon = fields.List(fields.String())
+    note = String()
+    jargon = fields.List(String())
     created_at = fields.AwareDateTime()
     self_simplicity = Int(allow_none=True)
 
@@ -381,21 +382,21 @@ class RatingList(ma.Schema):
 
 
 class TopicSummaryOut(ma.Schema):
-    topic = fields.String()
-    key = fields.String(metadata={"description": "The topic, case and spacing folded"})
+    topic = String()
+    key = String(metadata={"description": "The topic, case and spacing folded"})
     count = Int(metadata={"description": "Explanations of this topic"})
     rated = Int()
     mean = fields.Float(allow_none=True)
     last = Int(allow_none=True)
-    trend = fields.String(metadata={"description": "improving, flat, worse or new"})
+    trend = String(metadata={"description": "improving, flat, worse or new"})
     last_taught = fields.AwareDateTime()
     jargon_per_explanation = fields.Float()
 
 
 class GapOut(ma.Schema):
-    topic = fields.String()
-    key = fields.String()
-    reasons = fields.List(fields.String())
+    topic = String()
+    key = String()
+    reasons = fields.List(String())
     last = Int(allow_none=True)
     mean = fields.Float(allow_none=True)
     last_taught = fields.AwareDateTime()
@@ -408,11 +409,11 @@ class CalibrationOut(ma.Schema):
     over = Int()
     under = Int()
     same = Int()
-    verdict = fields.String()
+    verdict = String()
 
 
 class PeriodOut(ma.Schema):
-    period = fields.String(
+    period = String(
         metadata={"description": "2026-03-10 (day), 2026-W10 (week) or 2026-03"}
     )
     mean = fields.Float()
@@ -426,5 +427,5 @@ class RatingSummaryOut(ma.Schema):
     topics = fields.List(fields.Nested(TopicSummaryOut))
     gaps = fields.List(fields.Nested(GapOut))
     calibration = fields.Nested(CalibrationOut)
-    granularity = fields.String(metadata={"description": "day, week or month"})
+    granularity = String(metadata={"description": "day, week or month"})
     series = fields.List(fields.Nested(PeriodOut))
