@@ -608,8 +608,9 @@ def test_schedule_proposal_then_agreement_notifies_both(setup):
     for user in ("ann", "ben"):
         (changed,) = notifications_of(setup[user].id, "schedule_changed")
         assert "20:30" in changed.text and "2 turns" in changed.text
-    # The stored (not yet open) session follows the new schedule.
-    assert count(TeachSession, TeachSession.id == stored_id) == 0
+    # The stored (not yet open) session is called off; the new schedule rules.
+    assert count(TeachSession, TeachSession.id == stored_id) == 1
+    assert db.session.get(TeachSession, stored_id).status == "cancelled"
     items = list_sessions(setup).get_json()["items"]
     upcoming = [item for item in items if item["id"] is None]
     assert upcoming
@@ -620,6 +621,51 @@ def test_schedule_proposal_then_agreement_notifies_both(setup):
     # And Ann's notifications API shows the change too.
     listed = client.get(f"{API}/notifications", headers=setup["a"]).get_json()
     assert listed["items"][0]["kind"] == "schedule_changed"
+
+
+SAME_MEETING = ("id", "partnership_id", "local_date", "starts_at", "ends_at", "kind")
+
+
+def test_a_schedule_change_calls_off_announced_sessions_under_their_own_ids(setup):
+    client, pid = setup["client"], setup["id"]
+    day = london_day(3)
+    announced = stored_session(setup, day)  # its link went out in a reminder
+    later = stored_session(setup, london_day(4))
+    seen = client.get(f"{API}/sessions/{announced.id}", headers=setup["b"]).get_json()
+    assert seen["status"] == "scheduled"
+    version = announced.version
+
+    change = {"daily_time": "20:30"}
+    proposed = client.patch(
+        f"{API}/partnerships/{pid}", json=change, headers=setup["a"]
+    )
+    assert proposed.status_code == 202
+    agreed = client.patch(f"{API}/partnerships/{pid}", json=change, headers=setup["b"])
+    assert agreed.status_code == 200
+
+    # The old link still opens the meeting it announced, now called off.
+    for who in ("a", "b"):
+        response = client.get(f"{API}/sessions/{announced.id}", headers=setup[who])
+        assert response.status_code == 200
+        body = response.get_json()
+        assert {k: body[k] for k in SAME_MEETING} == {k: seen[k] for k in SAME_MEETING}
+        assert (body["status"], body["phase"]) == ("cancelled", "done")
+        assert body["ended_at"] is not None
+    db.session.expire_all()
+    assert db.session.get(TeachSession, announced.id).version == version + 1
+    assert db.session.get(TeachSession, later.id).status == "cancelled"
+
+    # The new schedule's meeting of that date is a new row with a new id,
+    # greater than every earlier one (SQLite would reuse a deleted max id).
+    fresh = stored_session(setup, day)
+    assert fresh.id > max(announced.id, later.id)
+    assert fresh.starts_at.astimezone(LONDON).strftime("%H:%M") == "20:30"
+    that_day = [
+        (item["id"], item["status"])
+        for item in list_sessions(setup).get_json()["items"]
+        if item["local_date"] == day.isoformat()
+    ]
+    assert sorted(that_day) == [(announced.id, "cancelled"), (fresh.id, "scheduled")]
 
 
 # --- notifications ------------------------------------------------------------

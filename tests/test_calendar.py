@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ally.extensions import db
 from ally.models import TeachSession, User, utcnow
-from ally.services import schedule
+from ally.services import partnerships, schedule
 from ally.services.calendar import FEED_AHEAD, FEED_PAST
 from tests.conftest import Browser
 
@@ -291,6 +291,52 @@ def test_uids_are_stable_when_a_session_is_stored(app, pair, monkeypatch):
 
     one = ann_browser.client.get(f"/sessions/{stored.id}/calendar.ics")
     assert instants(one.data) == {uid: before[uid]}
+
+
+def test_a_schedule_change_moves_or_cancels_stored_meetings_in_the_feed(
+    app, pair, monkeypatch
+):
+    ann, ben, partnership = pair
+    now = utcnow()
+    set_schedule(partnership, 18 * 60, "Europe/London", now - timedelta(days=20))
+    moved_day, dropped_day = (
+        (now + timedelta(days=days)).astimezone(LONDON).date() for days in (3, 4)
+    )
+    for day in (moved_day, dropped_day):  # stored, as a reminder or a page does
+        schedule.ensure_session(ann.id, partnership.id, day)
+    freeze_pages(monkeypatch, now)
+    browser(app, "ann@example.com").post("/account/calendar")
+    url = f"/calendar/{token_of(ann.id)}.ics"
+
+    def feed() -> dict[str, tuple[str, datetime]]:
+        body = app.test_client().get(url).data
+        instants(body)  # one event per UID
+        return {
+            e.uid.value: (e.status.value, e.dtstart.value.astimezone(LONDON))
+            for e in events(body)
+        }
+
+    def uid(day: date) -> str:
+        return f"ally-{partnership.id}-{day.isoformat()}@ally"
+
+    assert feed()[uid(dropped_day)][0] == "CONFIRMED"
+    # 20:30 now, and no longer on the dropped day's weekday.
+    weekdays = [d for d in range(7) if d != dropped_day.weekday()]
+    for user in (ann, ben):  # proposed, then agreed
+        partnerships.update_partnership(
+            user.id, partnership.id, {"daily_time": "20:30", "weekdays": weekdays}
+        )
+
+    for stored_again in (False, True):
+        if stored_again:  # the new meeting stored too: still one event
+            schedule.ensure_session(ann.id, partnership.id, moved_day)
+        after = feed()
+        # The moved meeting keeps its UID: calendar apps move the event.
+        status, start = after[uid(moved_day)]
+        assert (status, start.strftime("%H:%M")) == ("CONFIRMED", "20:30")
+        # The dropped one stays, cancelled at its old time: calendars remove it.
+        status, start = after[uid(dropped_day)]
+        assert (status, start.strftime("%H:%M")) == ("CANCELLED", "18:00")
 
 
 def test_extra_sessions_get_their_own_uid(app, pair, monkeypatch):

@@ -25,7 +25,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from ally.domain import room as rules
-from ally.domain.timezones import local_date
+from ally.domain.timezones import local_date, localize
 from ally.extensions import db
 from ally.jobs import JOBS, run_job
 from ally.models import (
@@ -795,7 +795,7 @@ def test_stopping_calls_off_sessions_not_yet_begun(pair, stop):
     assert status(opened) == "cancelled"
     called_off = db.session.get(TeachSession, opened)
     assert called_off.phase == "done" and called_off.ended_at is not None
-    assert status(upcoming) in (None, "cancelled")  # forgotten or called off
+    assert status(upcoming) == "cancelled"  # announced ids are never forgotten
     assert (
         db.session.scalar(
             select(func.count())
@@ -811,6 +811,38 @@ def test_stopping_calls_off_sessions_not_yet_begun(pair, stop):
     before = count(TeachSession)
     run_job("open_sessions", now + timedelta(days=1))
     assert count(TeachSession) == before
+
+
+def test_a_schedule_change_calls_off_stored_sessions_and_jobs_store_the_new_time(
+    pair,
+):
+    # The partnership service uses the real clock: the meeting is placed after it.
+    now = utcnow()
+    ana, ben, p = pair(created_at=now - timedelta(days=6))
+    tomorrow = local_date(now, LONDON) + timedelta(days=1)
+    announced = schedule.ensure_session(ben.id, p.id, tomorrow)
+    old_start = announced.starts_at
+    for user in (ana, ben):  # proposed, then agreed
+        partnerships.update_partnership(user.id, p.id, {"daily_time": "20:30"})
+
+    # Around the old time the jobs leave the called-off row alone.
+    assert run_job("open_sessions", old_start - timedelta(minutes=10)) == 0
+    assert run_job("send_reminders", old_start - timedelta(minutes=10)) == 0
+    # Before the new time the date's meeting is stored again, as a new row.
+    new_start = localize(tomorrow, 20 * 60 + 30, LONDON)
+    assert run_job("open_sessions", new_start - timedelta(hours=1)) == 1
+    old, new = sessions_of(p)
+    assert (old.id, old.local_date) == (announced.id, tomorrow)
+    assert old.starts_at == old_start
+    assert (old.status, old.phase, old.scheduled_date) == ("cancelled", "done", None)
+    assert new.id > old.id
+    assert (new.scheduled_date, new.status, new.starts_at) == (
+        tomorrow,
+        "scheduled",
+        new_start,
+    )
+    assert set(participants(new)) == {ana.id, ben.id}
+    assert notes("reminder") == []
 
 
 # --- the auto-match pool -----------------------------------------------------

@@ -20,7 +20,7 @@ from ally.models import (
     User,
     utcnow,
 )
-from ally.services import schedule
+from ally.services import partnerships, schedule
 from tests.conftest import Browser
 
 # Every request in its own app context (see tests.conftest.IsolatedClient).
@@ -256,6 +256,35 @@ def test_dates_without_a_session_are_404(pair, make_user, browser_for):
     cat = browser_for("cat@example.com").client
     assert cat.get(f"{base}/{monday.isoformat()}").status_code == 404
     assert count(TeachSession) == 0
+
+
+def test_a_session_called_off_by_a_schedule_change_keeps_its_page(pair, browser_for):
+    ann, ben, partnership = pair
+    day = london_day(3)
+    client = browser_for("ben@example.com").client
+    link = client.get(f"/partnerships/{partnership.id}/on/{day.isoformat()}")
+    announced = link.headers["Location"]  # e.g. /sessions/1, as a reminder sends it
+    assert "18:00" in text_of(client.get(announced))
+
+    for user in (ann, ben):  # proposed, then agreed
+        partnerships.update_partnership(
+            user.id, partnership.id, {"daily_time": "20:30"}
+        )
+
+    page = client.get(announced)
+    assert page.status_code == 200
+    shown = text_of(page)
+    # The same meeting (18:00 London on that date), called off.
+    assert f"{day.strftime('%A %d %B')}, 18:00" in shown
+    assert "Status: cancelled" in shown
+    assert "This session was called off." in shown
+    assert 'id="join-room"' not in page.get_data(as_text=True)
+    # That date's new meeting is another page, under a new id.
+    moved = client.get(f"/partnerships/{partnership.id}/on/{day.isoformat()}")
+    assert moved.headers["Location"] != announced
+    assert f"{day.strftime('%A %d %B')}, 20:30" in text_of(
+        client.get(moved.headers["Location"])
+    )
 
 
 # --- extra sessions from the partnership page ---------------------------------

@@ -50,6 +50,28 @@ def user_for_feed_token(token: str) -> User | None:
     return db.session.scalar(select(User).where(User.calendar_token == token))
 
 
+def _uid(item: SessionItem) -> str:
+    """Stable per meeting, so calendar apps update an event instead of
+    duplicating it: a scheduled meeting by partnership and local date (the same
+    before and after it is stored), an extra session by its id."""
+    if item.kind == "scheduled":
+        return f"ally-{item.partnership_id}-{item.local_date}@ally"
+    return f"ally-session-{item.id}@ally"
+
+
+def _one_per_meeting(items: list[SessionItem]) -> list[SessionItem]:
+    """One event per UID. A schedule change cancels the stored row of a date and
+    the new schedule may meet that date too: both share the date's UID, and the
+    feed carries the meeting that stands, so calendar apps move the event. A
+    date left without a meeting keeps its cancelled row, so they drop it."""
+    chosen: dict[str, SessionItem] = {}
+    for item in items:
+        kept = chosen.get(_uid(item))
+        if kept is None or (kept.status == "cancelled" and item.status != "cancelled"):
+            chosen[_uid(item)] = item
+    return list(chosen.values())
+
+
 def _event(item: SessionItem, user: User, names: dict, pships: dict, topics: dict):
     partnership = pships[item.partnership_id]
     tz = ZoneInfo(partnership.timezone)
@@ -60,11 +82,7 @@ def _event(item: SessionItem, user: User, names: dict, pships: dict, topics: dic
         else (f"{partner} teaches first")
     )
     event = Event()
-    # Stable per meeting, so calendar apps update an event instead of duplicating it.
-    if item.kind == "scheduled":
-        event.add("uid", f"ally-{item.partnership_id}-{item.local_date}@ally")
-    else:
-        event.add("uid", f"ally-session-{item.id}@ally")
+    event.add("uid", _uid(item))
     event.add("summary", f"Teach-back hour with {partner} ({who})")
     event.add("dtstart", item.starts_at.astimezone(tz))
     event.add("dtend", item.ends_at.astimezone(tz))
@@ -122,7 +140,7 @@ def _calendar(items: list[SessionItem], user: User, now: datetime) -> bytes:
 def user_feed(user: User, now: datetime) -> bytes:
     """The iCalendar feed of a user's sessions from 30 days ago to 60 days ahead."""
     items = list_sessions(user.id, now - FEED_PAST, now + FEED_AHEAD, now)
-    return _calendar(items, user, now)
+    return _calendar(_one_per_meeting(items), user, now)
 
 
 def session_ics(user: User, item: SessionItem, now: datetime) -> bytes:

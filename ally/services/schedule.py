@@ -654,19 +654,31 @@ def create_extra_session(
 def drop_future_sessions(
     partnership_id: int, now: datetime, *, cancel_open: bool = False
 ) -> None:
-    """Forget stored sessions not yet open, so a changed schedule is recomputed.
+    """Call off stored sessions not yet open, so a changed schedule is recomputed.
 
-    With cancel_open (a pause or an end) a room already open but not begun is
-    called off too.
+    A stored row may have been announced (a reminder, a calendar, a link), so
+    it is never deleted and its id never reused: it becomes `cancelled`, and
+    gives up its `scheduled_date` so the new schedule's meeting of that local
+    date is stored as a new row (`local_date` and `kind` still tell which
+    meeting it was). With cancel_open (a pause or an end) a room already open
+    but not begun is called off too; it keeps its date, so resuming does not
+    bring back a meeting that was about to start.
     """
+    called_off = {
+        "status": "cancelled",
+        "phase": "done",
+        "phase_ends_at": None,
+        "ended_at": now,
+        "version": TeachSession.version + 1,
+    }
     db.session.execute(
-        TeachSession.__table__.delete().where(
-            and_(
-                TeachSession.partnership_id == partnership_id,
-                TeachSession.status == "scheduled",
-                TeachSession.starts_at > now,
-            )
+        update(TeachSession)
+        .where(
+            TeachSession.partnership_id == partnership_id,
+            TeachSession.status == "scheduled",
+            TeachSession.starts_at > now,
         )
+        .values(scheduled_date=None, **called_off)
     )
     if cancel_open:
         db.session.execute(
@@ -676,11 +688,5 @@ def drop_future_sessions(
                 TeachSession.status.in_(("scheduled", "open")),
                 TeachSession.phase == "waiting",
             )
-            .values(
-                status="cancelled",
-                phase="done",
-                phase_ends_at=None,
-                ended_at=now,
-                version=TeachSession.version + 1,
-            )
+            .values(**called_off)
         )
