@@ -35,9 +35,9 @@ from ally.extensions import socketio  # noqa: E402
 from ally.models import utcnow  # noqa: E402
 from ally.scheduler import scheduler_enabled, start_in_background  # noqa: E402
 from ally.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
-from ally.services.live_signals import flush as flush_signals  # noqa: E402
-from ally.services.presence import clear_instance  # noqa: E402
-from ally.serving import gevent_server_options  # noqa: E402
+from ally.services.room import instances  # noqa: E402
+from ally.services.room.signal_store import flush as flush_signals  # noqa: E402
+from ally.serving import gevent_server_options, heartbeat  # noqa: E402
 
 app = create_app()
 
@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> None:
 
     upgrade_database(app)
     # Sockets are listed in the database under this server's name; a restart
-    # forgets the ones its previous run left behind.
+    # forgets the ones its previous run left behind (and tells their rooms).
     if not os.environ.get("ALLY_INSTANCE"):
         app.config["ALLY_INSTANCE"] = f"{socket.gethostname()}:{args.port}"
     with app.app_context():
-        clear_instance(app.config["ALLY_INSTANCE"])
+        instances.reap(app.config["ALLY_INSTANCE"], utcnow())
+        instances.beat(app.config["ALLY_INSTANCE"], utcnow())
     if args.demo:
         with app.app_context():
             users = seed_demo(utcnow())
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     # A stop (SIGTERM from a service manager, a test, a deploy) ends like ^C,
     # through the `finally` below, so queued signals are written first.
     _stop_on_sigterm(app.config["ALLY_ASYNC_MODE"])
+    socketio.start_background_task(heartbeat, app)
     try:
         socketio.run(
             app,

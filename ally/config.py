@@ -61,8 +61,13 @@ class Defaults:
     ALLY_REMINDER_MINUTES = 10
     ALLY_ROOM_OPENS_MINUTES = 10
     ALLY_NO_SHOW_MINUTES = 10
-    # Accepted signals are written in batches this often (live_signals).
-    ALLY_SIGNAL_FLUSH_MS = 50
+    # Accepted signals are written in batches this often; a listener's ack
+    # waits for its batch's commit (room/signal_store.py, docs/room.md).
+    ALLY_SIGNAL_FLUSH_MS = 20
+    # Every serving process beats this often; one silent this long is dead and
+    # its sockets are forgotten (room/instances.py).
+    ALLY_HEARTBEAT_SECONDS = 5
+    ALLY_INSTANCE_DEAD_SECONDS = 20
     # Students whose review figures are kept between requests (review_cache);
     # 0 recomputes them on every request.
     ALLY_REVIEW_CACHE_SIZE = 64

@@ -13,7 +13,9 @@ from datetime import datetime
 
 from .extensions import db
 from .models import JobRun
-from .services import mailer, matching_pool, partners, room_clock, schedule
+from .services import mailer, matching_pool, partners, schedule
+from .services.room import clock as room_clock
+from .services.room import instances
 from .services.sql import upsert
 
 
@@ -35,6 +37,11 @@ def mark_no_shows(now: datetime) -> int:
 def advance_phases(now: datetime) -> int:
     """Move live rooms whose phase deadline has passed (teaching → rating → …)."""
     return room_clock.advance_due(now)
+
+
+def reap_dead_servers(now: datetime) -> int:
+    """Forget the sockets of server processes whose heartbeat stopped."""
+    return instances.reap_dead(now)
 
 
 def auto_match(now: datetime) -> int:
@@ -59,6 +66,9 @@ JOBS: dict[str, tuple[Callable[[datetime], int], int]] = {
     "mark_no_shows": (mark_no_shows, 15),
     # The server owns the clock: a phase moves within about a second of its end.
     "advance_phases": (advance_phases, 1),
+    # Each web process looks too; this covers a deployment whose web
+    # processes all died (their partners' rooms still need telling).
+    "reap_dead_servers": (reap_dead_servers, 5),
     "auto_match": (auto_match, 3600),
     "expire_requests": (expire_requests, 600),
     "send_emails": (send_emails, 30),

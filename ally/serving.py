@@ -1,10 +1,12 @@
-"""Options for the gevent HTTP server that `python app.py` runs (pywsgi)."""
+"""What `python app.py` runs beside the app: pywsgi options, the heartbeat."""
 
 from __future__ import annotations
 
 import logging
 import socket
 from typing import Any
+
+from flask import Flask
 
 
 class _NoCloseFrameNoise(logging.Filter):
@@ -43,3 +45,29 @@ def _no_delay_handler() -> type:
 def gevent_server_options() -> dict[str, Any]:
     """Keyword arguments for `socketio.run` under gevent."""
     return {"error_log": _http_error_log(), "handler_class": _no_delay_handler()}
+
+
+def heartbeat(app: Flask) -> None:
+    """Beat for this server instance, and reap silent ones, until the process ends.
+
+    Started by `python app.py` as a background task of the Socket.IO server
+    (a greenlet under gevent). A failed round is logged and the next one tried.
+    """
+    from .extensions import db, socketio
+    from .models import utcnow
+    from .services.room import instances
+
+    log = logging.getLogger("ally.heartbeat")
+    name = app.config["ALLY_INSTANCE"]
+    every = float(app.config["ALLY_HEARTBEAT_SECONDS"])
+    while True:
+        with app.app_context():
+            try:
+                instances.beat(name, utcnow())
+                instances.reap_dead(utcnow(), alive=name)
+            except Exception:  # noqa: BLE001 - the next beat tries again
+                db.session.rollback()
+                log.exception("heartbeat of %s failed", name)
+            finally:
+                db.session.remove()
+        socketio.sleep(every)

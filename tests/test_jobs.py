@@ -42,9 +42,9 @@ from ally.services import (
     accounts,
     partners,
     partnerships,
-    room_clock,
     schedule,
 )
+from ally.services.room import clock as room_clock
 from tests.conftest import PASSWORD
 
 LONDON = "Europe/London"

@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import delete, select, update
 
 from ally.extensions import db, socketio
 from ally.models import Signal, TeachSession, Turn, User, utcnow
-from ally.services import accounts, live_signals, partners, profiles, schedule, tokens
+from ally.services import accounts, partners, profiles, schedule, tokens
+from ally.services.errors import NotStored
+from ally.services.room import signal_store as live_signals
 from tests.conftest import DEFAULT_WINDOWS, PASSWORD
 
 
@@ -103,7 +106,7 @@ def test_a_signal_is_read_checked_and_stored_like_the_orm_would(any_app):
 
 def test_refusals_on_the_hot_path_queue_nothing(any_app):
     session_id, ann, ben = _teaching_room(any_app)
-    lines = any_app.extensions.get("ally.live_signals")
+    lines = any_app.extensions.get("ally.signal_store")
     cases = [
         (ann, {"session_id": session_id, "kind": "lost"}, "forbidden"),  # teacher
         (ben, {"session_id": session_id, "kind": "boo"}, "invalid"),
@@ -114,7 +117,7 @@ def test_refusals_on_the_hot_path_queue_nothing(any_app):
     for client, payload, code in cases:
         ack = client.emit("signal", payload, callback=True)
         assert (ack["ok"], ack["error"]) == (False, code), (payload, ack)
-    assert lines is None or lines.pending == []
+    assert lines is None or lines.pending.rows == []
     # The login ended (a password change elsewhere): refused, still connected.
     db.session.execute(update(User).values(auth_version=User.auth_version + 1))
     db.session.commit()
@@ -142,21 +145,45 @@ def test_a_passed_deadline_takes_the_full_path_which_applies_it(any_app):
     assert _signals(session_id) == []
 
 
-def test_a_batch_keeps_its_rows_when_one_session_was_deleted(any_app, caplog):
-    any_app.config["ALLY_SIGNAL_FLUSH_MS"] = 600_000  # flushed by hand below
+def test_a_row_the_database_refuses_never_takes_its_batch_with_it(any_app, caplog):
     session_id, ann, ben = _teaching_room(any_app)
-    for kind in ("lost", "slower"):
-        payload = {"session_id": session_id, "kind": kind}
-        assert ben.emit("signal", payload, callback=True)["ok"]
-    lines = any_app.extensions["ally.live_signals"]
-    [kept] = [dict(row) for row in lines.pending[:1]]
-    # A row whose turn is gone (its session deleted meanwhile) joins the queue.
-    gone = {**kept, "turn_id": 2**31 - 1}
-    lines.pending.insert(1, gone)
-    with caplog.at_level(logging.WARNING, logger="ally.services.live_signals"):
+    assert ben.emit(
+        "signal", {"session_id": session_id, "kind": "lost"}, callback=True
+    )["ok"]
+    [first] = _signals(session_id)
+    lines = any_app.extensions["ally.signal_store"]
+    good = {
+        "session_id": session_id,
+        "turn_id": first.turn_id,
+        "user_id": first.user_id,
+        "kind": "slower",
+        "word": None,
+        "at": utcnow(),
+        "offset_ms": 5,
+    }
+    # One batch: a good row, one whose turn is gone (its session deleted
+    # meanwhile), one whose word no backend can store, and a good one again.
+    tickets = [
+        live_signals._queue(lines, row)
+        for row in (
+            good,
+            {**good, "turn_id": 2**31 - 1},
+            {**good, "word": "bad\x00word\ud800"},
+            {**good, "kind": "clear"},
+        )
+    ]
+    with caplog.at_level(logging.WARNING, logger="ally.services.room.signal_store"):
         live_signals.flush()
-    assert [s.kind for s in _signals(session_id)] == ["lost", "slower"]
-    assert "dropped 1 signals whose session or turn was deleted" in caplog.text
+    batch = tickets[0][0]
+    assert {id(b) for b, _ in tickets} == {id(batch)} and batch.done.is_set()
+    assert batch.failed == {1, 2}
+    assert [s.kind for s in _signals(session_id)] == ["lost", "slower", "clear"]
+    assert "2 of 4 signals could not be stored" in caplog.text
+    # Their senders hear it: an ack never says ok for a row that is not stored.
+    for position in (1, 2):
+        with pytest.raises(NotStored):
+            live_signals._await_commit(batch, position, lines)
+    live_signals._await_commit(batch, 3, lines)  # stored: no error
     # Deleting the session removes its signals as before (the cascade).
     db.session.execute(delete(TeachSession).where(TeachSession.id == session_id))
     db.session.commit()

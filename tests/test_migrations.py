@@ -30,10 +30,10 @@ def test_migrating_leaves_the_apps_loggers_working(make_app, tmp_path):
 
     from ally.database import upgrade_database
 
-    room_log = logging.getLogger("ally.services.room")  # exists before migrating
+    room_log = logging.getLogger("ally.services.room.events")  # exists before migrating
     app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'fresh.db'}")
     upgrade_database(app)  # what `python app.py` does at every start
     # Alembic's logging setup used to disable every logger already made, so
     # the server's own error logs went nowhere.
     assert not room_log.disabled
-    assert not logging.getLogger("ally.services.live_signals").disabled
+    assert not logging.getLogger("ally.services.room.signal_store").disabled

@@ -27,12 +27,12 @@ from ally.realtime import room_events
 from ally.services import (
     accounts,
     partners,
-    presence,
     profiles,
     room,
-    room_clock,
     schedule,
 )
+from ally.services.room import clock as room_clock
+from ally.services.room import presence
 from tests.conftest import PASSWORD, Browser
 
 LONDON = "Europe/London"

@@ -113,6 +113,7 @@ from ally.services.errors import (
     ServiceError,
     WrongPhase,
 )
+from ally.services.room import signals as room_signals
 from tests.conftest import PASSWORD, base_config
 
 LONDON = "Europe/London"
@@ -342,10 +343,11 @@ class Model:
             self.status = "open"
 
     def bucket_allows(self, actor: str, t: float) -> bool:
-        """About 5 signals a second per user, a burst of 8 (room.SIGNAL_*)."""
-        tokens, updated = self.buckets.get(actor, (room.SIGNAL_BURST, t))
+        """About 5 signals a second per user, a burst of 8 (room_signals.SIGNAL_*)."""
+        tokens, updated = self.buckets.get(actor, (room_signals.SIGNAL_BURST, t))
         tokens = min(
-            room.SIGNAL_BURST, tokens + max(0.0, t - updated) * room.SIGNAL_RATE
+            room_signals.SIGNAL_BURST,
+            tokens + max(0.0, t - updated) * room_signals.SIGNAL_RATE,
         )
         allowed = tokens >= 1.0
         self.buckets[actor] = (tokens - 1.0 if allowed else tokens, t)
@@ -668,7 +670,7 @@ class RoomMachine(RuleBasedStateMachine):
         # The signal rate limit reads time.monotonic(): use the test's clock.
         self.saved_time = room.time
         room.time = SimpleNamespace(monotonic=self.monotonic)
-        room._buckets.clear()
+        room_signals._buckets.clear()
         self.clients = [
             socketio.test_client(self.app, auth={"token": population.tokens[user]})
             for user in (population.ana, population.ben, population.cy)
@@ -689,7 +691,7 @@ class RoomMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         room.time = self.saved_time
-        room._buckets.clear()
+        room_signals._buckets.clear()
         db.session.rollback()
         # Forget the sockets first, so closing them changes nothing.
         db.session.execute(delete(LiveSocket))

@@ -39,7 +39,9 @@ from ally.models import (
 )
 from ally.models import user as user_model
 from ally.realtime import room_events
-from ally.services import live_signals, notifications, room, schedule, tokens
+from ally.services import notifications, room, schedule, tokens
+from ally.services.room import signal_store as live_signals
+from ally.services.room import signals as room_signals
 from tests.conftest import PASSWORD, Browser, IsolatedClient
 
 LONG = 600  # seconds: long enough that no phase ends by itself during a test
@@ -105,7 +107,7 @@ def room_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     app.config.update(ALLY_MIN_TEACH_SECONDS=1, ALLY_MIN_RATE_SECONDS=1)
     # The signal limiter is per process and keyed by user id; ids repeat from
     # one test's database to the next, so each test starts with full buckets.
-    monkeypatch.setattr(room, "_buckets", {})
+    monkeypatch.setattr(room_signals, "_buckets", {})
     # Speed only: a cheap scrypt for the many accounts made here (the real cost
     # is tested with accounts); logins check whatever the stored hash says.
     monkeypatch.setattr(
@@ -1227,10 +1229,10 @@ def test_signals_are_limited_to_about_five_a_second(app, world, people, monkeypa
     clock = [1000.0]
     monkeypatch.setattr(room, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     lost = {"session_id": session_id, "kind": "lost"}
-    # A burst is allowed (room.SIGNAL_BURST), then the bucket is empty.
-    for _ in range(int(room.SIGNAL_BURST)):
+    # A burst is allowed (room_signals.SIGNAL_BURST), then the bucket is empty.
+    for _ in range(int(room_signals.SIGNAL_BURST)):
         ok(people.ben.emit("signal", lost))
-    assert room.SIGNAL_RATE == 5.0
+    assert room_signals.SIGNAL_RATE == 5.0
     people.ann.take(), people.ben.take()
     assert_refused(app, people.ben, "signal", (lost,), "rate_limited", (people.ann,))
     # It refills at 5 a second: one more after a fifth of a second, not two.

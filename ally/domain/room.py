@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-STATUSES = ("scheduled", "open", "live", "completed", "missed", "cancelled")
-OVER = frozenset({"completed", "missed", "cancelled"})
-PHASES = ("waiting", "teaching", "rating", "done")
+from .vocabulary import OVER, PHASES, STATUSES, Role
+
+__all__ = ["OVER", "PHASES", "STATUSES"]  # re-exported: the room's words
 # A runaway loop guard: a session has at most 6 turns, so at most 13 steps.
 MAX_STEPS = 64
 
@@ -54,7 +54,9 @@ class Step:
     """One thing that happened: `kind` at `at`, for turn `turn`.
 
     kinds: opened, teaching_started, teaching_ended, rating_ended, completed,
-    missed, cancelled, armed (both present before the start), disarmed.
+    missed, cancelled, armed (both present before the start), disarmed, and
+    within a rating phase listener_rated and teacher_ready (the phase goes on
+    until both happened or its deadline came).
     """
 
     kind: str
@@ -72,10 +74,25 @@ def role_of(turn: int, first_teacher: int, second_teacher: int, user: int) -> st
     teacher = (first_teacher, second_teacher)[teacher_index(turn)]
     listener = (first_teacher, second_teacher)[1 - teacher_index(turn)]
     if user == teacher:
-        return "teacher"
+        return Role.TEACHER.value
     if user == listener:
-        return "listener"
-    return "outsider"
+        return Role.LISTENER.value
+    return Role.OUTSIDER.value
+
+
+def topic_turn(
+    room: Room, first_teacher: int | None, second_teacher: int | None, user: int
+) -> int | None:
+    """The turn whose topic `user` may name now: the one they teach now, else
+    the next one they will teach (of the next two not yet taught); None when
+    there is none (the session is over, or it is not their turn soon)."""
+    if room.is_over or room.phase == "done":
+        return None
+    first_open = room.turn + (1 if room.phase == "rating" else 0)
+    for turn in range(first_open, min(first_open + 2, room.turns)):
+        if role_of(turn, first_teacher, second_teacher, user) == Role.TEACHER:
+            return turn
+    return None
 
 
 def open_room(room: Room, now: datetime, opens_before: timedelta) -> tuple[Room, list]:
@@ -142,11 +159,31 @@ def finish_turn(room: Room, now: datetime) -> tuple[Room, list]:
     return _end_teaching(room, now)
 
 
-def rated(room: Room, now: datetime) -> tuple[Room, list]:
-    """The listener rated: rating(i) → teaching(i+1), or done after the last turn."""
+def _in_rating(room: Room, what: str) -> None:
     if room.status != "live" or room.phase != "rating":
-        raise RoomError("wrong_phase", "Ratings are given during the rating phase.")
-    return _after_rating(room, now)
+        raise RoomError("wrong_phase", f"{what} during the rating phase.")
+
+
+def rated(room: Room, now: datetime, *, teacher_ready: bool) -> tuple[Room, list]:
+    """The listener rated: the pause ends too if the teacher is ready, else
+    it goes on (the teacher is still writing their summary)."""
+    _in_rating(room, "Ratings are given")
+    steps = [Step("listener_rated", room.turn, now)]
+    if not teacher_ready:
+        return room, steps
+    after, more = _after_rating(room, now)
+    return after, steps + more
+
+
+def teacher_ready(room: Room, now: datetime, *, listener_rated: bool) -> tuple:
+    """The teacher is done reflecting (said ready or rated themselves): the
+    pause ends too if the listener has rated, else it goes on."""
+    _in_rating(room, "Say you are ready")
+    steps = [Step("teacher_ready", room.turn, now)]
+    if not listener_rated:
+        return room, steps
+    after, more = _after_rating(room, now)
+    return after, steps + more
 
 
 def advance(room: Room, now: datetime) -> tuple[Room, list]:
@@ -174,28 +211,35 @@ def advance(room: Room, now: datetime) -> tuple[Room, list]:
     return room, steps
 
 
-def no_show(room: Room, now: datetime, grace: timedelta) -> tuple[Room, list]:
+def no_show(
+    room: Room, now: datetime, grace: timedelta, *, counts: bool = True
+) -> tuple[Room, list]:
     """Still waiting `grace` after the start: the session is missed.
 
+    `counts` is False for an extra session neither partner ever joined: it
+    ends cancelled, since only scheduled meetings count against attendance.
     Like every deadline, it is stamped at the instant it fell due, not when a
     (possibly late) job noticed it.
     """
     if room.status in ("scheduled", "open") and room.phase == "waiting":
         due = room.starts_at + grace
         if now >= due and room.phase_ends_at is None:
-            missed = replace(room, status="missed", phase="done", phase_ends_at=None)
-            return missed, [Step("missed", 0, due)]
+            status = "missed" if counts else "cancelled"
+            ended = replace(room, status=status, phase="done", phase_ends_at=None)
+            return ended, [Step(status, 0, due)]
     return room, []
 
 
-def settle(room: Room, now: datetime, grace: timedelta) -> tuple[Room, list]:
+def settle(
+    room: Room, now: datetime, grace: timedelta, *, counts: bool = True
+) -> tuple[Room, list]:
     """Everything that has fallen due by now: phase deadlines, then a no-show.
 
     Every entry point (an event, a join, a job) settles the room first, so the
     outcome never depends on which of them came first.
     """
     room, steps = advance(room, now)
-    room, more = no_show(room, now, grace)
+    room, more = no_show(room, now, grace, counts=counts)
     return room, steps + more
 
 

@@ -2,7 +2,7 @@
 
 from .notification import JobRun, Notification
 from .partner import Block, PartnerRequest, Partnership, pair_key
-from .room import LiveSocket, Rating, Signal, Turn
+from .room import LiveSocket, Rating, ServerInstance, Signal, Turn
 from .teach_session import SessionParticipant, TeachSession
 from .topic import Topic
 from .types import UTCDateTime, utcnow
@@ -18,6 +18,7 @@ __all__ = [
     "Partnership",
     "Profile",
     "Rating",
+    "ServerInstance",
     "SessionParticipant",
     "Signal",
     "TeachSession",

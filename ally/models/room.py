@@ -47,6 +47,9 @@ class Turn(db.Model):
     summary_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     self_simplicity: Mapped[int | None] = mapped_column(Integer)
     self_rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the teacher was done reflecting (said `ready` or rated themselves):
+    # the rating pause waits for this and the listener's rating.
+    teacher_ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Jargon signals the listener sent during this turn (counted when it ends).
     jargon_flags: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -123,3 +126,17 @@ class LiveSocket(db.Model):
     )
     auth_version: Mapped[int] = mapped_column(Integer)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServerInstance(db.Model):
+    """A running server process and its last heartbeat.
+
+    One that has been silent too long is dead: its sockets are forgotten and
+    their rooms told, by whichever process notices first.
+    """
+
+    __tablename__ = "server_instances"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -7,12 +7,13 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..domain.vocabulary import OVER, STATUSES
 from ..extensions import db
 from .partner import Partnership
 from .types import UTCDateTime, utcnow
 
-SESSION_STATUSES = ("scheduled", "open", "live", "completed", "missed", "cancelled")
-OVER_STATUSES = ("completed", "missed", "cancelled")
+SESSION_STATUSES = STATUSES
+OVER_STATUSES = tuple(sorted(OVER))
 
 
 class TeachSession(db.Model):

@@ -1,8 +1,8 @@
 """Socket.IO: binding the server to the app and registering the handlers.
 
-`emit` (room names and every server→client emit) sits below the services and
-is imported by them; the handler modules sit above the services, so they are
-imported here only when an app is being built.
+`ally.push` (room names and every server→client emit) sits below the
+services; the handler modules here sit above them, so they are imported only
+when an app is being built.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from ..extensions import socketio
 
 def init_realtime(app: Flask) -> None:
     """Bind Socket.IO; cross-origin sockets are refused unless configured."""
-    from ..services import live_signals
     from . import connection, room_events
     from .origins import origin_check
 
@@ -30,9 +29,6 @@ def init_realtime(app: Flask) -> None:
         # different clients still run side by side.
         async_handlers=False,
     )
-    # Signals are written in batches; a page or an API answer that follows
-    # them must see them (live_signals: what an ack promises).
-    app.before_request(live_signals.flush)
     # init_app made a new server: the handlers go on it (every app gets its own).
     connection.register_handlers()
     room_events.register_handlers(app)

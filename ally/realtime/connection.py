@@ -10,8 +10,9 @@ from flask_socketio import join_room
 
 from ..extensions import db, socketio
 from ..models import User, utcnow
-from ..services import live_signals, presence, room, tokens
-from .emit import user_room
+from ..push import user_room
+from ..services import room, tokens
+from ..services.room import presence
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ def on_connect(auth: object = None) -> None:
 def on_disconnect(reason: object = None) -> None:
     """A socket closed: forget it, and tell its session's room it left."""
     try:
-        live_signals.flush()  # leaving may end the turn that they belong to
         room.socket_closed(request.sid, utcnow())
     except Exception:  # noqa: BLE001 - a closing socket must never raise
         db.session.rollback()

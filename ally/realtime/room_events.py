@@ -17,8 +17,9 @@ from flask import Flask, request
 
 from ..extensions import db, socketio
 from ..models import utcnow
-from ..services import live_signals, presence, room
+from ..services import room
 from ..services.errors import ServiceError
+from ..services.room import presence
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ def event(
     @wraps(handler)
     def wrapper(payload: object = None, *extra: object) -> dict[str, Any]:
         def call(data: dict[str, Any]) -> dict[str, Any] | None:
-            # Queued signals first: this event may end a turn or read them.
-            live_signals.flush()
             return handler(presence.socket_user(request.sid), data)
 
         return _answer(handler.__name__, call, payload, extra)
@@ -109,7 +108,7 @@ def on_set_topic(user_id: int, data: dict) -> dict:
 def on_signal(sid: str, data: dict) -> dict:
     """The listener reacts while the teacher explains; the room gets `signal`."""
     return {
-        "signal": live_signals.send(
+        "signal": room.send_signal(
             sid,
             data.get("session_id"),
             data.get("kind"),
@@ -117,6 +116,13 @@ def on_signal(sid: str, data: dict) -> dict:
             utcnow(),
         )
     }
+
+
+@event
+def on_ready(user_id: int, data: dict) -> dict:
+    """The teacher is done reflecting on their turn; the room gets the state
+    (the next turn starts if the listener has rated)."""
+    return room.ready(user_id, data.get("session_id"), data.get("turn"), utcnow())
 
 
 @event
@@ -168,6 +174,7 @@ EVENTS = {
     "rate": on_rate,
     "summary": on_summary,
     "self_rate": on_self_rate,
+    "ready": on_ready,
 }
 
 

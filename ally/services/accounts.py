@@ -13,8 +13,9 @@ from ..domain.timezones import is_valid_timezone
 from ..extensions import db
 from ..models import Partnership, Profile, User, utcnow
 from ..offload import blocking
-from . import presence, schedule
+from . import schedule
 from .errors import Conflict, Invalid, NotFound, Unauthorized
+from .room import presence
 from .storable import require_storable
 
 MAX_EMAIL = 254

@@ -66,3 +66,10 @@ class RateLimited(ServiceError):
 
     code = "rate_limited"
     status = 429
+
+
+class NotStored(ServiceError):
+    """Accepted, but the database could not store it: the sender must know."""
+
+    code = "server_error"
+    status = 503

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Notification, User, utcnow
-from ..realtime.emit import emit_to_user
+from ..push import emit_to_user
 from .errors import NotFound
 from .sql import insert_ignoring_conflicts
 

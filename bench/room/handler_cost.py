@@ -51,7 +51,9 @@ def measure(sessions: int, signals: int) -> dict:
     os.environ.setdefault("ALLY_ASYNC_MODE", "threading")
     from ally import create_app
     from ally.extensions import db, socketio
-    from ally.services import room, room_clock, room_state
+    from ally.services import room
+    from ally.services.room import clock as room_clock
+    from ally.services.room import snapshots as room_state
 
     # The per-user limit (5 a second) would refuse a tight loop; same work.
     room.SIGNAL_RATE, room.SIGNAL_BURST = 1e9, 1e9

@@ -7,6 +7,10 @@ const root = document.getElementById("room");
 const sessionId = Number(root.dataset.sessionId);
 const me = Number(root.dataset.me);
 const partnerName = root.dataset.partnerName;
+// The room's words (phases, statuses, signal kinds), as the server spells them.
+const V = JSON.parse(root.dataset.vocabulary);
+const PHASE = V.phase;
+const STATUS = V.status;
 const $ = (id) => document.getElementById(id);
 
 let state = null;
@@ -16,6 +20,8 @@ const sentWords = {}; // turn -> jargon words this listener flagged
 const ratings = {}; // turn -> the listener's rating (from `rated`)
 const reflected = {}; // turn -> {self: bool, summary: bool} for my own turns
 const sentCount = {}; // turn -> signals this listener had acknowledged
+let formsTurn = null; // the turn the forms on screen belong to
+let topicFor = null; // the turn the topic box is filled for
 
 const socket = liveSocket();
 
@@ -101,12 +107,22 @@ function render(snapshot) {
   if (state && snapshot.version !== undefined && state.version > snapshot.version) return;
   state = snapshot;
   clockOffset = Date.parse(snapshot.server_time) - Date.now();
+  if (formsTurn !== state.turn) resetForms();
   renderPresence();
   renderPhase();
   renderViews();
   renderTurns();
   renderTally();
   tick();
+}
+
+// Every turn starts with empty forms: nothing chosen, typed or counted.
+function resetForms() {
+  formsTurn = state.turn;
+  for (const id of ["rate-form", "self-rate-form", "summary-form", "jargon-form"]) $(id).reset();
+  $("rate-jargon").value = "";
+  $("sent-count").textContent = "";
+  $("signal-feed").replaceChildren();
 }
 
 function renderPresence() {
@@ -121,18 +137,18 @@ function renderPresence() {
 function phaseText() {
   const turn = turnOf(state.turn);
   const number = `Turn ${state.turn + 1} of ${state.turns.length}`;
-  if (state.status === "missed") return "This session was missed.";
-  if (state.status === "cancelled") return "This session was called off.";
-  if (state.phase === "done") return "Session complete.";
-  if (state.phase === "waiting") {
+  if (state.status === STATUS.MISSED) return "This session was missed.";
+  if (state.status === STATUS.CANCELLED) return "This session was called off.";
+  if (state.phase === PHASE.DONE) return "Session complete.";
+  if (state.phase === PHASE.WAITING) {
     if (state.phase_ends_at) return "Both here — teaching starts at the start time.";
     return `Waiting for both of you. ${nameOf(state.turns[0].teacher_id)} teach${state.turns[0].teacher_id === me ? "" : "es"} first.`;
   }
   const topic = turn && turn.topic ? `: ${turn.topic}` : "";
-  if (state.phase === "teaching") {
+  if (state.phase === PHASE.TEACHING) {
     return `${number} — ${isTeacher(state.turn) ? "you teach" : `${nameOf(turn.teacher_id)} teaches`}${topic}`;
   }
-  return `${number} — rating${topic}`;
+  return `${number} — a pause to rate and reflect${topic}`;
 }
 
 function renderPhase() {
@@ -142,72 +158,78 @@ function renderPhase() {
     $("phase-announcer").textContent = text;
     lastAnnounced = text;
   }
-  const next = state.phase === "rating" ? state.turn + 1 : state.turn;
-  const upcoming = turnOf(next);
+  const upcoming = turnOf(state.turn + 1);
   $("turn-line").textContent =
-    state.phase !== "done" && upcoming && state.phase === "rating"
+    upcoming && state.phase === PHASE.RATING
       ? `Next: ${nameOf(upcoming.teacher_id)} teach${upcoming.teacher_id === me ? "" : "es"}${upcoming.topic ? ` ${upcoming.topic}` : ""}.`
       : "";
 }
 
+// Who the pause still waits for, in words ("Bea is writing a summary").
+function waitingText() {
+  if (state.phase !== PHASE.RATING || !state.reflecting.length) return "";
+  const turn = turnOf(state.turn);
+  const parts = state.reflecting.map((userId) => {
+    const who = nameOf(userId);
+    const verb = userId === me ? "are" : "is";
+    return userId === turn.teacher_id ? `${who} ${verb} writing a summary` : `${who} ${verb} rating`;
+  });
+  const last = state.turn + 1 >= state.turns.length;
+  return `${parts.join(" and ")} — ${last ? "the session ends" : "the next turn starts"} when ${parts.length > 1 ? "both are" : "that is"} done, or in `;
+}
+
+// Facts the snapshot carries: the turn I may name a topic for now, and until
+// when I may still reflect on a turn I taught.
 function topicTarget() {
-  if (state.status !== "open" && state.status !== "live" && state.status !== "scheduled") return null;
-  if (state.phase === "done") return null;
-  const first = state.turn + (state.phase === "rating" ? 1 : 0);
-  for (let i = first; i < Math.min(first + 2, state.turns.length); i += 1) {
-    if (isTeacher(i)) return i;
-  }
-  return null;
+  const target = (state.topic_turns || {})[String(me)];
+  return target === undefined ? null : target;
 }
 
 function windowOpen(index) {
   const turn = turnOf(index);
-  if (!turn || !turn.teach_ends_at) return false;
-  const teachingOver = index < state.turn || state.phase !== "teaching";
-  if (!teachingOver) return false;
-  return serverNow() <= Date.parse(turn.teach_ends_at) + state.rate_seconds * 1000;
-}
-
-// The latest turn I taught whose reflection (self-rating, summary) is still open.
-function reflectTurn() {
-  for (let i = state.turns.length - 1; i >= 0; i -= 1) {
-    if (!isTeacher(i) || !turnOf(i).started_at) continue;
-    const done = reflected[i] || {};
-    if (windowOpen(i) && !(done.self && done.summary)) return i;
-    return null;
-  }
-  return null;
+  return Boolean(turn && turn.reflection_ends_at) && serverNow() <= Date.parse(turn.reflection_ends_at);
 }
 
 function renderViews() {
-  const live = state.status === "live";
-  const teaching = live && state.phase === "teaching";
-  const rating = live && state.phase === "rating";
+  const live = state.status === STATUS.LIVE;
+  const teaching = live && state.phase === PHASE.TEACHING;
+  const rating = live && state.phase === PHASE.RATING;
+  const current = turnOf(state.turn) || {};
   $("teacher-view").hidden = !(teaching && isTeacher(state.turn));
   $("listener-view").hidden = !(teaching && isListener(state.turn));
-  const rated = ratings[state.turn] || (turnOf(state.turn) || {}).simplicity;
+  const rated = ratings[state.turn] || current.rated;
   $("rate-form").hidden = !(rating && isListener(state.turn) && !rated);
   if (!$("rate-form").hidden) {
     const words = sentWords[state.turn] || [];
     const box = $("rate-jargon");
     if (!box.value && words.length) box.value = words.join(", ");
   }
-  const reflect = reflectTurn();
-  $("reflect-view").hidden = reflect === null && !(rating && isTeacher(state.turn));
-  $("reflect-view").dataset.turn = String(reflect ?? state.turn);
-  const done = reflected[reflect ?? state.turn] || {};
+  // The teacher reflects in the pause after their turn, until they say ready.
+  const reflecting = rating && isTeacher(state.turn) && !current.teacher_ready;
+  $("reflect-view").hidden = !reflecting;
+  $("reflect-view").dataset.turn = String(state.turn);
+  const done = reflected[state.turn] || {};
   $("self-rate-form").hidden = Boolean(done.self);
-  $("summary-form").hidden = Boolean(done.summary);
-  renderTheirRating(reflect ?? state.turn);
-  $("done-view").hidden = !(state.phase === "done" && state.status === "completed");
+  $("summary-form").hidden = Boolean(done.summary || current.summary);
+  renderTheirRating(state.turn);
+  $("waiting-line").hidden = !rating || !state.reflecting.length;
+  $("done-view").hidden = !(state.phase === PHASE.DONE && state.status === STATUS.COMPLETED);
   const target = topicTarget();
   const form = $("topic-form");
   form.hidden = target === null || (teaching && target === state.turn && Boolean(turnOf(target).topic));
   form.dataset.turn = String(target ?? "");
   const input = $("topic-input");
-  if (target !== null && document.activeElement !== input && !input.value) {
-    input.value = turnOf(target).topic || "";
+  if (target !== topicFor) {
+    // A new turn to name: its own topic (if any), never the last one's.
+    topicFor = target;
+    input.value = target === null ? "" : turnOf(target).topic || "";
   }
+  $("topic-label").textContent =
+    target === null
+      ? "What you will teach next"
+      : turnOf(target).topic
+        ? `Turn ${target + 1} is yours — change the topic until it starts`
+        : `Turn ${target + 1} is yours — what will you teach?`;
 }
 
 // The partner's rating of my turn shows only after I rated myself.
@@ -234,11 +256,11 @@ function renderTurns() {
   list.replaceChildren();
   state.turns.forEach((turn, index) => {
     const item = document.createElement("li");
-    const now = index === state.turn && state.phase !== "done" && state.phase !== "waiting";
+    const now = index === state.turn && state.phase !== PHASE.DONE && state.phase !== PHASE.WAITING;
     item.className = turn.ended_at ? "turn done" : now ? "turn now" : "turn";
     const who = turn.teacher_id === me ? "You" : nameOf(turn.teacher_id);
     let text = `${who}${turn.topic ? ` — ${turn.topic}` : ""}`;
-    const hidden = isTeacher(index) && !(reflected[index] || {}).self && windowOpen(index);
+    const hidden = isTeacher(index) && !(reflected[index] || {}).self && windowOpen(index) && turn.self_simplicity === null;
     if (turn.simplicity && !hidden) text += ` · ${turn.simplicity}/5`;
     item.textContent = text;
     if (now) item.setAttribute("aria-current", "step");
@@ -266,24 +288,24 @@ function addToFeed(event) {
 
 function phaseWindow() {
   const turn = turnOf(state.turn) || {};
-  if (state.phase === "teaching") return [turn.started_at, state.phase_ends_at];
-  if (state.phase === "rating") return [turn.teach_ends_at, state.phase_ends_at];
-  if (state.phase === "waiting") return [null, state.phase_ends_at || state.starts_at];
+  if (state.phase === PHASE.TEACHING) return [turn.started_at, state.phase_ends_at];
+  if (state.phase === PHASE.RATING) return [turn.teach_ends_at, state.phase_ends_at];
+  if (state.phase === PHASE.WAITING) return [null, state.phase_ends_at || state.starts_at];
   return [null, null];
 }
 
 function tick() {
   if (!state) return;
   const [start, end] = phaseWindow();
-  if (state.phase === "waiting" && end && Date.parse(end) <= serverNow()) {
+  if (state.phase === PHASE.WAITING && end && Date.parse(end) <= serverNow()) {
     // Past the start, still waiting for the partner: no time to count down.
     $("countdown").textContent = "--:--";
     $("progress").style.width = "0%";
     return;
   }
   if (!end) {
-    $("countdown").textContent = state.phase === "done" ? "✓" : "--:--";
-    $("progress").style.width = state.phase === "done" ? "100%" : "0%";
+    $("countdown").textContent = state.phase === PHASE.DONE ? "✓" : "--:--";
+    $("progress").style.width = state.phase === PHASE.DONE ? "100%" : "0%";
     return;
   }
   const left = Math.max(0, Date.parse(end) - serverNow());
@@ -291,7 +313,10 @@ function tick() {
   const hours = Math.floor(total / 3600);
   const minutes = Math.floor((total % 3600) / 60);
   const seconds = String(total % 60).padStart(2, "0");
-  $("countdown").textContent = hours ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `${minutes}:${seconds}`;
+  const clock = hours ? `${hours}:${String(minutes).padStart(2, "0")}:${seconds}` : `${minutes}:${seconds}`;
+  $("countdown").textContent = clock;
+  const waiting = waitingText();
+  if (waiting) $("waiting-line").textContent = `${waiting}${clock}.`;
   if (start) {
     const span = Date.parse(end) - Date.parse(start);
     const done = span > 0 ? 1 - left / span : 1;
@@ -300,10 +325,7 @@ function tick() {
     $("progress").style.width = "0%";
   }
 }
-setInterval(() => {
-  tick();
-  if (state && !$("reflect-view").hidden && reflectTurn() === null && state.phase !== "rating") renderViews();
-}, 250);
+setInterval(tick, 250);
 
 // --- actions -----------------------------------------------------------------
 
@@ -387,6 +409,18 @@ $("self-rate-form").addEventListener("submit", (event) => {
       renderTurns();
     }
   });
+});
+
+$("ready-button").addEventListener("click", async () => {
+  const turn = Number($("reflect-view").dataset.turn);
+  // A summary typed but not saved goes first: "ready" means done reflecting.
+  const text = $("summary-text").value.trim();
+  if (text && !(reflected[turn] || {}).summary) {
+    const ack = await send("summary", { turn, text });
+    if (!ack.ok) return;
+    (reflected[turn] ||= {}).summary = true;
+  }
+  send("ready", { turn });
 });
 
 $("summary-form").addEventListener("submit", (event) => {

@@ -15,11 +15,11 @@ from functools import cache
 from flask import current_app
 from sqlalchemy import Update, bindparam, select, update
 
-from ..domain import room as rules
-from ..extensions import db
-from ..models import SessionParticipant, TeachSession
-from ..realtime.emit import let_others_run, on_one_loop
-from . import live_signals, room_state, turns
+from ...domain import room as rules
+from ...extensions import db
+from ...models import SessionParticipant, TeachSession
+from ...push import let_others_run, on_one_loop
+from . import signal_store, snapshots, turns
 
 CHUNK = 500
 # Under gevent one event loop serves every socket: a chunk is one block of
@@ -110,14 +110,42 @@ def grace() -> timedelta:
     return timedelta(minutes=int(current_app.config["ALLY_NO_SHOW_MINUTES"]))
 
 
+def counts_for_attendance(session: TeachSession) -> bool:
+    """A scheduled meeting, or an extra one that someone joined: its no-show
+    is `missed`; an extra session nobody ever joined ends `cancelled`."""
+    if session.kind != "extra":
+        return True
+    return (
+        db.session.scalar(
+            select(SessionParticipant.user_id)
+            .where(
+                SessionParticipant.session_id == session.id,
+                SessionParticipant.joined_at.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _no_show_possible(session: TeachSession, now: datetime) -> bool:
+    return (
+        session.status in ("scheduled", "open")
+        and session.phase == "waiting"
+        and now >= session.starts_at + grace()
+    )
+
+
 def settle(session: TeachSession, now: datetime) -> tuple[rules.Room, list]:
     """The session's room with everything that fell due by now applied."""
-    return rules.settle(room_of(session), now, grace())
+    # The attendance question costs a query: asked only when it can matter.
+    counts = not _no_show_possible(session, now) or counts_for_attendance(session)
+    return rules.settle(room_of(session), now, grace(), counts=counts)
 
 
 def advance_due(now: datetime) -> int:
     """Move every session whose phase deadline has passed; returns how many moved."""
-    live_signals.flush()  # a turn that ends counts its jargon signals
+    signal_store.flush()  # a turn that ends counts its jargon signals
     due_ids = list(
         db.session.scalars(
             select(TeachSession.id)
@@ -146,14 +174,15 @@ def advance_due(now: datetime) -> int:
         changed_ids = [session.id for session, _ in changed]  # before expiry
         db.session.commit()
         db.session.expire_all()
-        room_state.publish_many(changed_ids, now)
+        snapshots.publish_many(changed_ids, now)
         let_others_run()
         moved += len(changed)
     return moved
 
 
 def mark_no_shows(now: datetime) -> int:
-    """Sessions still waiting for someone after the grace time become missed."""
+    """Sessions still waiting for someone after the grace time become missed
+    (an extra session that nobody joined: cancelled)."""
     late = db.session.scalars(
         select(TeachSession)
         .where(
@@ -165,10 +194,12 @@ def mark_no_shows(now: datetime) -> int:
     ).all()
     missed: list[int] = []
     for session in late:
-        new, steps = rules.no_show(room_of(session), now, grace())
+        new, steps = rules.no_show(
+            room_of(session), now, grace(), counts=counts_for_attendance(session)
+        )
         if not steps or not save_room(session, new, steps):
             continue  # both are there (teaching starts), or another process decided
         missed.append(session.id)
     db.session.commit()
-    room_state.publish_many(missed, now)
+    snapshots.publish_many(missed, now)
     return len(missed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..extensions import socketio
+from .extensions import socketio
 
 log = logging.getLogger(__name__)
 

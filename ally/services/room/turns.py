@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 
-from ..domain.review import topic_key
-from ..domain.room import Step
-from ..extensions import db
-from ..models import SessionParticipant, Signal, TeachSession, Turn
-from .schedule import plan_of
-from .sql import insert_ignoring_conflicts
+from ...domain.review import topic_key
+from ...domain.room import Step
+from ...extensions import db
+from ...models import SessionParticipant, Signal, TeachSession, Turn
+from ..schedule import plan_of
+from ..sql import insert_ignoring_conflicts
 
 
 def ensure_turn(session: TeachSession, index: int) -> Turn | None:
@@ -129,7 +129,11 @@ def record_many(moved: list[tuple[TeachSession, list[Step]]]) -> None:
         }
         params = []
         for row in started:
-            topic = planned.get((row["b_sid"], row.pop("teacher")))
+            teacher = row.pop("teacher")
+            # A prepared topic is the teacher's first turn's; a later turn is
+            # named anew (the room asks), never silently the same again.
+            first_turn = row["b_idx"] < 2
+            topic = planned.get((row["b_sid"], teacher)) if first_turn else None
             params.append({**row, "b_topic": topic, "b_key": topic_key(topic) or None})
         db.session.execute(_STARTED, params)
     if teaching_ended:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from ..extensions import db
-from ..models import Partnership, Rating, Signal, TeachSession, Turn, User
-from ..realtime.emit import emit_to_session, let_others_run
+from ...domain import room as rules
+from ...domain.vocabulary import Phase, Status
+from ...extensions import db
+from ...models import Partnership, Rating, Signal, TeachSession, Turn, User
+from ...push import emit_to_session, let_others_run
+from ..schedule import plan_of
 from . import presence
-from .schedule import plan_of
 
 
 def iso(value: datetime | None) -> str | None:
@@ -68,6 +70,7 @@ def _statements() -> tuple[Select, Select, Select]:
             Turn.ended_at,
             Turn.summary,
             Turn.self_simplicity,
+            Turn.teacher_ready_at,
             Rating.simplicity,
         )
         .outerjoin(Rating, Rating.turn_id == Turn.id)
@@ -107,11 +110,18 @@ def snapshots(session_ids: list[int], now: datetime) -> dict[int, dict[str, Any]
 
 def _one(session, now, rows, counts, online) -> dict[str, Any]:
     here = online.get(session.id, set())
+    rate_for = timedelta(seconds=session.rate_seconds)
     turns = []
     for planned in plan_of(session):
         row = rows.get(planned["index"])
+        teaching_over = row is not None and (
+            planned["index"] < session.current_turn or session.phase != Phase.TEACHING
+        )
         turns.append(
             {
+                # Additive (DESIGN §11): the id a re-check takes; None until
+                # the turn has a row.
+                "id": row.id if row else None,
                 "index": planned["index"],
                 "teacher_id": planned["teacher_id"],
                 "listener_id": planned["listener_id"],
@@ -129,6 +139,16 @@ def _one(session, now, rows, counts, online) -> dict[str, Any]:
                 ),
                 # Additive: signals so far by kind (a reconnecting page's tally).
                 "signals": counts.get(row.id, {}) if row else {},
+                # Additive, the pause that waits for both: has the listener
+                # rated, has the teacher said ready (or rated themselves), and
+                # until when may the teacher still write a summary.
+                "rated": bool(row and row.simplicity is not None),
+                "teacher_ready": bool(row and row.teacher_ready_at is not None),
+                "reflection_ends_at": (
+                    iso(row.teach_ends_at + rate_for)
+                    if teaching_over and row.teach_ends_at is not None
+                    else None
+                ),
             }
         )
     names = {
@@ -159,7 +179,42 @@ def _one(session, now, rows, counts, online) -> dict[str, Any]:
         "teach_seconds": session.teach_seconds,
         "rate_seconds": session.rate_seconds,
         "meeting_url": session.meeting_url,
+        # Who the pause still waits for (rating phase), and the turn each
+        # participant may name a topic for now (None: none).
+        "reflecting": _reflecting(session, turns),
+        "topic_turns": {
+            str(uid): rules.topic_turn(
+                _room(session), session.first_teacher_id, session.second_teacher_id, uid
+            )
+            for uid in members
+        },
     }
+
+
+def _room(session) -> rules.Room:
+    return rules.Room(
+        status=session.status,
+        phase=session.phase,
+        turn=session.current_turn,
+        turns=session.turns,
+        teach_seconds=session.teach_seconds,
+        rate_seconds=session.rate_seconds,
+        starts_at=session.starts_at,
+        phase_ends_at=session.phase_ends_at,
+    )
+
+
+def _reflecting(session, turns: list[dict[str, Any]]) -> list[int]:
+    """In a rating pause: the listener until they rated, the teacher until ready."""
+    if session.status != Status.LIVE or session.phase != Phase.RATING:
+        return []
+    current = turns[session.current_turn]
+    waiting = []
+    if not current["teacher_ready"] and current["teacher_id"] is not None:
+        waiting.append(current["teacher_id"])
+    if not current["rated"] and current["listener_id"] is not None:
+        waiting.append(current["listener_id"])
+    return waiting
 
 
 def publish(session_id: int, now: datetime) -> dict[str, Any] | None:

@@ -1,24 +1,14 @@
-"""Listener signals on the room's hot path: one read, then acked and relayed.
+"""The storage behind `signal`: a fast read and a batch sink (group commit).
 
-A `signal` is the one event that arrives many times a minute from every room,
-so it does not go through the ORM unit of work like the rest of the room
-(`room.signal`, which this falls back to). One statement reads everything the
-checks need — the socket's user and login version, the session, its current
-turn — on a connection this process keeps for it; the checks are
-`room.signal`'s own. An accepted signal is relayed and acknowledged at once and
-its row is written with the others of the same ~50 ms in one transaction.
-
-What an ack promises (docs/room.md): the signal was accepted and relayed,
-and its row is committed within ALLY_SIGNAL_FLUSH_MS. Everything in this process that
-reads signals or ends a turn flushes first (`flush()`: every other room event,
-the clock job, every HTTP request), and so does a server that is stopped; only
-a crash can lose the last ~50 ms of signals. Measured in docs/performance.md
-("Live room"): storing each signal in its own transaction cost more CPU than
-everything else the room does for it.
-
-When a deadline has already passed (the clock job has not moved the room yet)
-or the turn row is not there, the ORM path handles it: it applies the deadline
-first and stores the signal in its own transaction, which is rare.
+A `signal` arrives many times a minute from every room, so its storage does
+not go through the ORM unit of work. `read_facts` answers, in one statement on
+a connection kept for it, everything the checks need (the socket's user and
+login version, the session, its current turn). `store` queues the row and
+returns once the batch holding it is committed: rows that arrive within
+ALLY_SIGNAL_FLUSH_MS share one transaction, so a listener's ack is a promise
+that survives a crash. A row the database refuses is retried alone and only
+its sender hears of it. Measured in docs/performance.md ("Live room"): a
+transaction per signal cost more CPU than everything else the room does for it.
 """
 
 from __future__ import annotations
@@ -33,18 +23,15 @@ from flask import current_app
 from sqlalchemy import Engine, and_, bindparam, event, insert, select
 from sqlalchemy.pool import PoolProxiedConnection
 
-from ..database import write_gate
-from ..domain import room as rules
-from ..extensions import db, socketio
-from ..models import LiveSocket, Signal, TeachSession, Turn, User
-from ..offload import blocking
-from ..realtime.emit import emit_to_session
-from . import presence, room
+from ...database import write_gate
+from ...extensions import db, socketio
+from ...models import LiveSocket, Signal, TeachSession, Turn, User
+from ...offload import blocking
+from ..errors import NotStored
 from .driver_sql import DriverStatement
-from .errors import Forbidden, NotFound
 
 
-class _Facts(NamedTuple):
+class Facts(NamedTuple):
     """What one row of the hot-path query says about a socket and a session."""
 
     user_id: int
@@ -61,7 +48,9 @@ class _Facts(NamedTuple):
     turn_started_at: datetime | None
 
 
-_LINES_KEY = "ally.live_signals"
+_LINES_KEY = "ally.signal_store"
+# How long past the flush interval a sender waits before writing itself.
+ACK_WAIT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +131,7 @@ class _Lines:
         self.writer = _Kept()
         self.facts = DriverStatement(_facts_statement(), engine.dialect)
         self.insert = DriverStatement(_insert_statement(), engine.dialect)
-        self.pending: list[dict[str, Any]] = []
+        self.pending = _Batch()
         self.pending_lock = threading.Lock()
         self.flusher_running = False
 
@@ -163,30 +152,10 @@ def _lines() -> _Lines:
     return lines
 
 
-def send(
-    sid: str, session_id: Any, kind: Any, word: Any, now: datetime
-) -> dict[str, Any]:
-    """The listener's signal from socket `sid`: checked, relayed, queued, returned."""
+def read_facts(sid: str, session_id: int) -> Facts | None:
+    """What the socket, its user, the session and its current turn say now,
+    in one statement on this path's own reading connection."""
     lines = _lines()
-    # The same order of refusals as every other event: the login, then the id.
-    usable_id = session_id if room.is_plausible_id(session_id) else 0
-    row = _read_facts(lines, sid, usable_id)
-    if row is None or row[1] != row[2]:
-        raise Forbidden(presence.LOGIN_ENDED)
-    room.check_session_id(session_id)
-    accepted = _accept(_Facts(*row), session_id, kind, word, now)
-    if accepted is None:
-        # A deadline passed or the turn row is missing: the full path applies
-        # the clock first (and refuses or stores exactly as it always has).
-        return room.signal(row[0], session_id, kind, word, now)
-    values, payload = accepted
-    _queue(lines, values)
-    emit_to_session(session_id, "signal", payload)
-    return payload
-
-
-def _read_facts(lines: _Lines, sid: str, session_id: int) -> tuple | None:
-    """The hot-path row for this socket and session, on the reading connection."""
     with lines.reader.lock:
         connection = lines.reader.open(lines.engine)
         try:
@@ -197,55 +166,54 @@ def _read_facts(lines: _Lines, sid: str, session_id: int) -> tuple | None:
         except BaseException:
             lines.reader.discard()  # a broken connection must not serve the next
             raise
-    return row
+    return Facts(*row) if row is not None else None
 
 
-def _accept(
-    facts: _Facts, session_id: int, kind: Any, word: Any, now: datetime
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The row's values and the relayed payload, a refusal, or None (full path)."""
-    members = (facts.first_teacher_id, facts.second_teacher_id)
-    if facts.session_id is None or facts.user_id not in members:
-        raise NotFound("No such session.")
-    due = facts.phase_ends_at is not None and facts.phase_ends_at <= now
-    if due or facts.turn_id is None or facts.turn_started_at is None:
-        return None
-    clean_word = room.check_signal(
-        facts.user_id,
-        kind,
-        word,
-        status=facts.status,
-        phase=facts.phase,
-        role=rules.role_of(
-            facts.current_turn,
-            facts.first_teacher_id,
-            facts.second_teacher_id,
-            facts.user_id,
-        ),
-    )
-    return room.signal_record(
-        session_id,
-        facts.current_turn,
-        facts.turn_id,
-        facts.turn_started_at,
-        facts.user_id,
-        kind,
-        clean_word,
-        now,
-    )
+def store(values: dict[str, Any]) -> None:
+    """Queue the row, and return once its batch is committed (group commit).
+
+    Raises NotStored when the database refused it; the rest of its batch is
+    stored all the same.
+    """
+    lines = _lines()
+    batch, position = _queue(lines, values)
+    _await_commit(batch, position, lines)
 
 
-# --- the queue ---------------------------------------------------------------
+# --- the queue: group commit ------------------------------------------------
 
 
-def _queue(lines: _Lines, values: dict[str, Any]) -> None:
-    """Add a row; the first row of a quiet spell starts the flusher."""
+class _Batch:
+    """Rows written in one transaction; each sender waits for `done`."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.done = threading.Event()
+        # Positions of rows that could not be stored (their senders are told).
+        self.failed: set[int] = set()
+
+
+def _queue(lines: _Lines, values: dict[str, Any]) -> tuple[_Batch, int]:
+    """Add a row to the open batch; the first row of a quiet spell starts the
+    flusher. Returns the batch and the row's place in it."""
     with lines.pending_lock:
-        lines.pending.append(values)
+        batch = lines.pending
+        batch.rows.append(values)
         start = not lines.flusher_running
         lines.flusher_running = True
     if start:
         socketio.start_background_task(_flusher, lines)
+    return batch, len(batch.rows) - 1
+
+
+def _await_commit(batch: _Batch, position: int, lines: _Lines) -> None:
+    """Return once the row is committed; raise if it could not be stored."""
+    # The flusher writes within flush_seconds; the bound only guards against a
+    # flusher that died (its senders must not hang for ever).
+    if not batch.done.wait(lines.flush_seconds + ACK_WAIT_SECONDS):
+        _write_pending(lines, stop_when_empty=False)
+    if not batch.done.is_set() or position in batch.failed:
+        raise NotStored("The signal could not be stored; send it again.")
 
 
 def _flusher(lines: _Lines) -> None:
@@ -259,28 +227,34 @@ def _flusher(lines: _Lines) -> None:
 def flush() -> None:
     """Commit every signal this app has queued (call with no transaction open)."""
     lines = current_app.extensions.get(_LINES_KEY)
-    if lines is not None and lines.pending:
+    if lines is not None and lines.pending.rows:
         _write_pending(lines, stop_when_empty=False)
 
 
 def _write_pending(lines: _Lines, *, stop_when_empty: bool) -> bool:
-    """Write the queue in one transaction; False if it was empty."""
+    """Write the open batch in one transaction; False if it was empty."""
     # The writer's lock first, then the batch: batches are stored in order, and
     # a flush() returns only once everything queued before it is committed.
     with lines.writer.lock:
         with lines.pending_lock:
-            batch, lines.pending = lines.pending, []
-            if not batch and stop_when_empty:
+            batch, lines.pending = lines.pending, _Batch()
+            if not batch.rows and stop_when_empty:
                 lines.flusher_running = False
-        if batch:
-            _write(lines, batch)
-    return bool(batch)
+        try:
+            if batch.rows:
+                batch.failed = _write(lines, batch.rows)
+        finally:
+            batch.done.set()  # senders wake whatever happened (failed is set)
+    return bool(batch.rows)
 
 
-def _write(lines: _Lines, batch: list[dict[str, Any]]) -> None:
-    """Insert the rows in one transaction (one by one if some can no longer be)."""
+def _write(lines: _Lines, batch: list[dict[str, Any]]) -> set[int]:
+    """Insert the rows in one transaction, else each alone; the ones that failed.
+
+    One row the database refuses never takes the others with it: the batch is
+    retried row by row, and only that row's sender hears it was not stored.
+    """
     rows = [lines.insert.parameters(values) for values in batch]
-    integrity_error = lines.engine.dialect.loaded_dbapi.IntegrityError
     for attempt in (1, 2):
         connection = lines.writer.open(lines.engine)
         try:
@@ -288,38 +262,39 @@ def _write(lines: _Lines, batch: list[dict[str, Any]]) -> None:
                 # The driver's work runs off the event loop under gevent (it
                 # releases the GIL): a batch is ~4 ms that every socket would
                 # otherwise wait out (docs/performance.md).
-                dropped = blocking(
-                    _store, connection, lines.insert.sql, rows, integrity_error
-                )
-            if dropped:
+                failed = blocking(_store, connection, lines.insert.sql, rows)
+            if failed:
                 log.warning(
-                    "dropped %d signals whose session or turn was deleted", dropped
+                    "%d of %d signals could not be stored", len(failed), len(rows)
                 )
-            return
+            return failed
         except Exception:  # noqa: BLE001 - logged; the room must keep going
-            lines.writer.discard()
+            lines.writer.discard()  # a broken connection: the next try opens one
             if attempt == 2:
-                log.exception("lost %d signals: they could not be stored", len(rows))
+                log.exception("%d signals could not be stored", len(rows))
+    return set(range(len(rows)))
 
 
-def _store(connection: Any, sql: str, rows: list, integrity_error: type) -> int:
-    """Insert the rows in one transaction, else each alone; how many were dropped.
+def _store(connection: Any, sql: str, rows: list) -> set[int]:
+    """Insert the rows in one transaction, else each alone; positions that failed.
 
-    Runs on a thread of its own under gevent: nothing here may log or take a
-    (cooperative) lock.
+    Any refusal counts (a constraint, a value the driver cannot encode): the
+    row is left out and the rest stored. A broken connection raises from the
+    rollback and the caller retries on a new one. Runs on a thread of its own
+    under gevent: nothing here may log or take a (cooperative) lock.
     """
     try:
         connection.cursor().executemany(sql, rows)
         connection.commit()
-        return 0
-    except integrity_error:
+        return set()
+    except Exception:  # noqa: BLE001 - retried row by row below
         connection.rollback()
-    dropped = 0
-    for parameters in rows:
+    failed = set()
+    for position, parameters in enumerate(rows):
         try:
             connection.cursor().execute(sql, parameters)
             connection.commit()
-        except integrity_error:
+        except Exception:  # noqa: BLE001 - this row's sender is told
             connection.rollback()
-            dropped += 1
-    return dropped
+            failed.add(position)
+    return failed

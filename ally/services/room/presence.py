@@ -3,7 +3,8 @@
 Each accepted socket gets a row (sid, user, the server instance holding it, the
 user's auth_version at connect time, the session whose room it joined). Every
 web process sees the same rows, so presence and logouts work across processes.
-A server that starts removes the rows left by its own earlier run.
+A server that dies leaves its rows behind: `instances` declares it dead once
+its heartbeat stops, and its rows are forgotten and their rooms told.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select, update
 
-from ..extensions import db
-from ..models import LiveSocket, User
-from ..realtime.emit import disconnect_socket
-from .errors import Forbidden
+from ...extensions import db
+from ...models import LiveSocket, User
+from ...push import disconnect_socket
+from ..errors import Forbidden
 
 LOGIN_ENDED = "This connection's login has ended; log in again."
 
@@ -119,10 +120,13 @@ def disconnect_user(user_id: int) -> int:
     return len(sids)
 
 
-def clear_instance(instance: str) -> int:
-    """Forget the sockets a previous run of this server instance left behind."""
-    result = db.session.execute(
-        delete(LiveSocket).where(LiveSocket.instance == instance)
-    )
+def forget_instance(instance: str) -> list[tuple[int, int | None]]:
+    """Drop every socket a server instance held; their users and rooms."""
+    table = LiveSocket.__table__
+    rows = db.session.execute(
+        delete(table)
+        .where(table.c.instance == instance)
+        .returning(table.c.user_id, table.c.session_id)
+    ).all()
     db.session.commit()
-    return result.rowcount
+    return [(row.user_id, row.session_id) for row in rows]

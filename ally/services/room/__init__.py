@@ -1,0 +1,49 @@
+"""The live teach-back room, one wing: everything the room does lives here.
+
+| module | job |
+|---|---|
+| `inputs` | loading a session through membership; checking ids, text, ratings |
+| `transition` | settle the clock, decide, compare-and-set, commit, push |
+| `events` | the use cases of client events (join … ready) |
+| `signals` | the `signal` use case; `signal_store` is its fast read and batch sink |
+| `clock` | deadlines and no-shows (the scheduler's jobs call it) |
+| `turns` | what each step means for the turn rows |
+| `snapshots` | the `session_state` snapshot and pushing it |
+| `presence` | sockets in the database; `instances` declares dead servers |
+
+Below the wing: `domain.room` (the pure state machine), `domain.vocabulary`
+(the words) and `ally.push` (every server→client emit). Callers use the names
+re-exported here.
+"""
+
+from .events import (
+    finish_turn,
+    join,
+    leave,
+    rate,
+    ready,
+    self_rate,
+    set_topic,
+    socket_closed,
+    summary,
+)
+from .inputs import check_session_id, is_plausible_id, load_session
+from .signals import send as send_signal
+from .signals import signal
+
+__all__ = [
+    "check_session_id",
+    "finish_turn",
+    "is_plausible_id",
+    "join",
+    "leave",
+    "load_session",
+    "rate",
+    "ready",
+    "self_rate",
+    "send_signal",
+    "set_topic",
+    "signal",
+    "socket_closed",
+    "summary",
+]

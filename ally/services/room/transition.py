@@ -1,0 +1,105 @@
+"""Moving a room: settle the clock, decide, compare-and-set, commit, push."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import update
+
+from ...domain import room as rules
+from ...extensions import db
+from ...models import TeachSession
+from ..errors import ServiceError, WrongPhase
+from . import clock, signal_store, snapshots
+from .inputs import load_session
+
+CAS_RETRIES = 3
+
+Decision = Callable[[TeachSession, rules.Room], tuple[rules.Room, list[rules.Step]]]
+
+
+class Moved(NamedTuple):
+    """A transition's outcome: the session, and the snapshot pushed (if any)."""
+
+    session: TeachSession
+    state: dict[str, Any] | None
+
+
+def transition(
+    user_id: int,
+    session_id: Any,
+    now: datetime,
+    decide: Decision,
+    before_commit: Callable[[TeachSession], None] | None = None,
+) -> Moved:
+    """Apply decide() with compare-and-set, retrying if a racing change won.
+
+    decide() sees the room with every passed deadline applied first (the server
+    owns the clock) and returns the next state, or raises RoomError / a
+    ServiceError to refuse; the passed deadlines are stored either way.
+    """
+    # A turn that ends counts its jargon signals: the queued ones go in first.
+    signal_store.flush()
+    for _ in range(CAS_RETRIES):
+        session = load_session(user_id, session_id)
+        current, steps = clock.settle(session, now)
+        try:
+            new, more = decide(session, current)
+        except (rules.RoomError, ServiceError) as exc:
+            if steps and clock.save_room(session, current, steps):
+                db.session.commit()
+                snapshots.publish(session.id, now)
+            else:
+                db.session.rollback()
+            if isinstance(exc, rules.RoomError):
+                raise WrongPhase(exc.message) from exc
+            raise
+        all_steps = steps + more
+        if not all_steps:
+            db.session.rollback()
+            return Moved(session, None)
+        if clock.save_room(session, new, all_steps):
+            if before_commit is not None:
+                before_commit(session)
+            db.session.commit()
+            # The caller's ack can carry this snapshot instead of building it again.
+            state = snapshots.publish(session.id, now)
+            db.session.expire_all()
+            return Moved(db.session.get(TeachSession, session.id), state)
+        db.session.rollback()
+        db.session.expire_all()
+    raise WrongPhase("The room changed at the same moment; try again.")
+
+
+def settled(user_id: int, session_id: Any, now: datetime) -> TeachSession:
+    """The user's session with the deadlines that passed by now applied."""
+    # A turn that ends counts its jargon signals: the queued ones go in first
+    # (before any statement of this transaction, so SQLite's writer is free).
+    signal_store.flush()
+    return catch_up(load_session(user_id, session_id), now)
+
+
+def catch_up(session: TeachSession, now: datetime) -> TeachSession:
+    """Apply deadlines that passed (normally the job does it within a second)."""
+    current, steps = clock.settle(session, now)
+    if not steps:
+        return session  # the usual case: nothing fell due, nothing to reload
+    if clock.save_room(session, current, steps):
+        db.session.commit()
+        snapshots.publish(session.id, now)
+    else:
+        db.session.rollback()
+    db.session.expire_all()
+    return db.session.get(TeachSession, session.id)
+
+
+def bump_version(session_id: int) -> None:
+    """Every pushed state gets a new version, so clients can order them."""
+    db.session.execute(
+        update(TeachSession)
+        .where(TeachSession.id == session_id)
+        .values(version=TeachSession.version + 1)
+        .execution_options(synchronize_session=False)
+    )
