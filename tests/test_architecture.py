@@ -6,6 +6,7 @@ import ast
 import threading
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 from ally import create_app
@@ -201,3 +202,70 @@ def test_the_factory_starts_no_threads(tmp_path):
     assert application.name == "ally"
     assert threading.active_count() == len(before)
     assert {thread.ident for thread in threading.enumerate()} == before
+
+
+# --- the whole package: no cycles, services below the realtime edge ----------------
+
+MODULE_NAMES = {module_name(path): path for path in ALLY_MODULES}
+
+
+def module_imports(path: Path) -> set[str]:
+    """The ally modules one module imports (`from pkg import submodule` counts
+    as the submodule alone, not the package's __init__)."""
+    module = module_name(path)
+    found = set()
+    for name in imported_names(path.read_text(), module, path.name == "__init__.py"):
+        if name in MODULE_NAMES:
+            found.add(name)
+    # A `from pkg import sub` names both pkg and pkg.sub: keep the submodule.
+    return {
+        name for name in found if not any(o.startswith(name + ".") for o in found)
+    } - {module}
+
+
+def import_cycles() -> list[list[str]]:
+    """Every strongly connected group of more than one module."""
+    graph = nx.DiGraph()
+    for name, path in MODULE_NAMES.items():
+        graph.add_node(name)
+        graph.add_edges_from((name, target) for target in module_imports(path))
+    return sorted(
+        sorted(group)
+        for group in nx.strongly_connected_components(graph)
+        if len(group) > 1
+    )
+
+
+def test_the_cycle_finder_sees_a_cycle():
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")])
+    groups = [g for g in nx.strongly_connected_components(graph) if len(g) > 1]
+    assert groups == [{"a", "b", "c"}]
+
+
+def test_no_import_cycles_anywhere_in_ally():
+    assert import_cycles() == []
+
+
+@pytest.mark.parametrize("path", SERVICE_MODULES, ids=lambda p: module_name(p))
+def test_services_never_import_the_realtime_edge(path):
+    names = imported_names(
+        path.read_text(), module_name(path), path.name == "__init__.py"
+    )
+    assert [n for n in names if n.startswith("ally.realtime")] == []
+
+
+def test_the_room_is_one_wing():
+    """Everything of the room sits in services/room; nothing of it outside."""
+    room = {p.stem for p in (PACKAGE / "services" / "room").glob("*.py")}
+    assert {"events", "signals", "signal_store", "clock", "snapshots", "turns"} <= room
+    assert {"presence", "instances"} <= room
+    flat = {p.stem for p in (PACKAGE / "services").glob("*.py")}
+    old = {
+        "room_clock",
+        "room_state",
+        "live_signals",
+        "presence",
+        "turns",
+        "driver_sql",
+    }
+    assert flat & old == set()
