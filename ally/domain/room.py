@@ -64,6 +64,22 @@ class Step:
     at: datetime
 
 
+def room_of(row: object) -> Room:
+    """The room of anything shaped like a stored session (a row or an entity
+    with status, phase, current_turn, turns, teach_seconds, rate_seconds,
+    starts_at and phase_ends_at)."""
+    return Room(
+        status=row.status,
+        phase=row.phase,
+        turn=row.current_turn,
+        turns=row.turns,
+        teach_seconds=row.teach_seconds,
+        rate_seconds=row.rate_seconds,
+        starts_at=row.starts_at,
+        phase_ends_at=row.phase_ends_at,
+    )
+
+
 def teacher_index(turn: int) -> int:
     """0 when the session's first teacher teaches this turn, else 1."""
     return turn % 2
@@ -164,26 +180,27 @@ def _in_rating(room: Room, what: str) -> None:
         raise RoomError("wrong_phase", f"{what} during the rating phase.")
 
 
+def _one_of_two(room: Room, now: datetime, step: str, other_done: bool) -> tuple:
+    """One of the pause's two conditions is met: it ends if the other was."""
+    steps = [Step(step, room.turn, now)]
+    if not other_done:
+        return room, steps
+    after, more = _after_rating(room, now)
+    return after, steps + more
+
+
 def rated(room: Room, now: datetime, *, teacher_ready: bool) -> tuple[Room, list]:
     """The listener rated: the pause ends too if the teacher is ready, else
     it goes on (the teacher is still writing their summary)."""
     _in_rating(room, "Ratings are given")
-    steps = [Step("listener_rated", room.turn, now)]
-    if not teacher_ready:
-        return room, steps
-    after, more = _after_rating(room, now)
-    return after, steps + more
+    return _one_of_two(room, now, "listener_rated", teacher_ready)
 
 
 def teacher_ready(room: Room, now: datetime, *, listener_rated: bool) -> tuple:
     """The teacher is done reflecting (said ready or rated themselves): the
     pause ends too if the listener has rated, else it goes on."""
     _in_rating(room, "Say you are ready")
-    steps = [Step("teacher_ready", room.turn, now)]
-    if not listener_rated:
-        return room, steps
-    after, more = _after_rating(room, now)
-    return after, steps + more
+    return _one_of_two(room, now, "teacher_ready", listener_rated)
 
 
 def advance(room: Room, now: datetime) -> tuple[Room, list]:

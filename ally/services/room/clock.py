@@ -29,16 +29,7 @@ CHUNK_ON_ONE_LOOP = 25
 
 def room_of(session: TeachSession) -> rules.Room:
     """The domain state of a stored session."""
-    return rules.Room(
-        status=session.status,
-        phase=session.phase,
-        turn=session.current_turn,
-        turns=session.turns,
-        teach_seconds=session.teach_seconds,
-        rate_seconds=session.rate_seconds,
-        starts_at=session.starts_at,
-        phase_ends_at=session.phase_ends_at,
-    )
+    return rules.room_of(session)
 
 
 @cache

@@ -184,24 +184,14 @@ def _one(session, now, rows, counts, online) -> dict[str, Any]:
         "reflecting": _reflecting(session, turns),
         "topic_turns": {
             str(uid): rules.topic_turn(
-                _room(session), session.first_teacher_id, session.second_teacher_id, uid
+                rules.room_of(session),
+                session.first_teacher_id,
+                session.second_teacher_id,
+                uid,
             )
             for uid in members
         },
     }
-
-
-def _room(session) -> rules.Room:
-    return rules.Room(
-        status=session.status,
-        phase=session.phase,
-        turn=session.current_turn,
-        turns=session.turns,
-        teach_seconds=session.teach_seconds,
-        rate_seconds=session.rate_seconds,
-        starts_at=session.starts_at,
-        phase_ends_at=session.phase_ends_at,
-    )
 
 
 def _reflecting(session, turns: list[dict[str, Any]]) -> list[int]:
