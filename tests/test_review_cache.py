@@ -205,3 +205,60 @@ def test_the_review_page_shows_a_rating_given_after_the_first_visit(pair, app) -
     rate_later(session, 1, at(0, 15, 9) + timedelta(seconds=1))
     after = gaps_section(browser.client.get("/review").get_data(as_text=True))
     assert "No gaps" not in after and "<strong>RAAS</strong>" in after
+
+
+def gap_topics(figures: reviews.Summary) -> list[str]:
+    return [gap.stats.topic for gap in figures.gaps]
+
+
+def topics_of(figures: reviews.Summary) -> set[str]:
+    return {stats.topic for stats in figures.topics}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "before", "after"),
+    [
+        # A jargon count written as an unrated turn ends: the jargon gap.
+        (
+            "jargon_flags",
+            4,
+            lambda f: gap_topics(f) == [],
+            lambda f: gap_topics(f) == ["RAAS"],
+        ),
+        # A self-rating given (or changed) after its session: the calibration.
+        (
+            "self_simplicity",
+            5,
+            lambda f: (f.calibration.over, f.calibration.under) == (0, 1),
+            lambda f: (f.calibration.over, f.calibration.under) == (1, 0),
+        ),
+        # A topic named anew: the topics.
+        (
+            "topic",
+            "Renin–angiotensin system",
+            lambda f: topics_of(f) == {"RAAS"},
+            lambda f: topics_of(f) == {"Renin–angiotensin system"},
+        ),
+    ],
+    ids=["jargon", "self-rating", "topic"],
+)
+def test_each_value_the_figures_read_is_in_the_stamp_in_any_session(
+    pair, column, value, before, after
+) -> None:
+    """Not only in a live session: a value written once its session is over
+    (the room does not today, but the figures must not depend on that)."""
+    ann, ben, partnership = pair
+    spec = Taught(ann, ben, at(0), "RAAS", 4, self_rating=2)
+    session = write_session(partnership, [spec])
+    db.session.commit()
+    kept = reviews.summary(ann.id)
+    assert before(kept) and reviews.summary(ann.id) is kept
+
+    db.session.execute(
+        update(Turn).where(Turn.session_id == session.id).values({column: value})
+    )
+    db.session.commit()
+
+    figures = reviews.summary(ann.id)
+    assert figures == fresh(ann)
+    assert after(figures)

@@ -2,22 +2,28 @@
 
 The review recomputes its figures from every explanation the student gave:
 five years of daily sessions are thousands of rows, fetched and folded on
-every visit (docs/performance.md, "Review"). Those figures change only when
-the history does, and that is cheap to see:
+every visit (docs/performance.md, "Review"). Those figures read, per started
+turn the student taught: its start, topic, self-rating and jargon count, and
+the simplicity and jargon words of its rating; and the student's time zone.
+The stamp covers each of them:
 
 - a turn starts: one more started turn, a later start;
-- a rating arrives: one more rating received, a later one;
-- the teacher rates themselves: one more self-rating (given once, never
-  changed, and possibly after the session ended: the teacher keeps the rest
-  of the turn's rating time when the listener rated early);
-- a topic is set or a turn's jargon count written: only while its session is
-  live (domain.room refuses both anywhere else).
+- a rating arrives: one more rating received, a later one (a rating is never
+  changed: the room refuses a different one; it goes only with its teacher);
+- the teacher rates themselves: one more self-rating and their sum (given
+  once, possibly after the session ended, within the turn's rating time);
+- a jargon count is written (when a turn ends, unrated or not) or a topic
+  set: the sums of the jargon counts and of the topics' lengths over every
+  started turn, wherever it happens, and the exact rows of the student's
+  turns in live sessions, where the room names topics (a typo fixed keeps
+  the length).
 
-So the stamp is: those counts and latest instants, the rows of the student's
-turns in live sessions, and their time zone. It is read before the figures
-are computed, so a change committed in between can only cause one more
-recomputation, never stale figures. tests/test_room_properties.py checks the
-kept figures against fresh ones after every random room event.
+So the stamp is: those counts, latest instants and sums, the rows of the
+student's turns in live sessions, and their time zone, in two statements. It
+is read before the figures are computed, so a change committed in between can
+only cause one more recomputation, never stale figures.
+tests/test_room_properties.py checks the kept figures against fresh ones after
+every random room event.
 
 The cache lives on the app (one per process), bounded by
 ALLY_REVIEW_CACHE_SIZE students, least recently used first out; 0 turns it off.
@@ -32,7 +38,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from flask import current_app
-from sqlalchemy import bindparam, func, literal, select, union_all
+from sqlalchemy import ColumnElement, bindparam, func, literal, select, union_all
 
 from ..extensions import db
 from ..models import Rating, TeachSession, Turn
@@ -82,34 +88,52 @@ def _cache() -> StampedCache:
     return cache
 
 
+def _sum(column) -> ColumnElement:
+    return func.coalesce(func.sum(column), 0)
+
+
 @cache
 def _totals_statement():
-    """Count and latest instant of a teacher's started turns (with the count of
-    self-ratings) and of their received ratings (built once: building a
-    statement costs more than running it)."""
+    """Over a teacher's started turns: count, latest start, self-ratings (count
+    and sum), the sums of jargon counts and of topic lengths; over the ratings
+    they received: count and latest (built once: building a statement costs
+    more than running it). The turns' row is read anyway for the self-ratings,
+    so the sums cost little; the ratings' two come from their index alone."""
     user = bindparam("user_id")
     taught = select(
         literal("taught"),
         func.count(),
         func.max(Turn.started_at),
         func.count(Turn.self_simplicity),
+        _sum(Turn.self_simplicity),
+        _sum(Turn.jargon_flags),
+        _sum(func.length(Turn.topic)),
     ).where(Turn.teacher_id == user, Turn.started_at.is_not(None))
+    none = literal(0)
     received = select(
-        literal("received"), func.count(), func.max(Rating.created_at), literal(0)
+        literal("received"),
+        func.count(),
+        func.max(Rating.created_at),
+        none,
+        none,
+        none,
+        none,
     ).where(Rating.teacher_id == user)
     return union_all(taught, received)
 
 
 @cache
 def _live_statement():
-    """A teacher's started turns in live sessions, what can still change in them."""
+    """A teacher's started turns in live sessions, what can still change in them
+    (the live sessions by their status index: SQLite then checks each of the
+    teacher's turns against that short list instead of looking its session up)."""
+    live = select(TeachSession.id).where(TeachSession.status == "live")
     return (
         select(Turn.id, Turn.topic, Turn.self_simplicity, Turn.jargon_flags)
-        .join(TeachSession, TeachSession.id == Turn.session_id)
         .where(
             Turn.teacher_id == bindparam("user_id"),
             Turn.started_at.is_not(None),
-            TeachSession.status == "live",
+            Turn.session_id.in_(live),
         )
         .order_by(Turn.id)
     )
