@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from ..extensions import db, socketio
 from ..models import utcnow
@@ -49,64 +49,60 @@ def _answer(
     return {"ok": True, **answer}
 
 
-def event(
-    handler: Callable[[int, dict[str, Any]], dict[str, Any] | None],
+def handler(
+    function: Callable[[str, dict[str, Any]], dict[str, Any] | None],
 ) -> Callable[..., dict[str, Any]]:
-    """Wrap a handler that acts as the socket's user (whose login must be valid)."""
+    """Wrap a room handler: it gets the socket id and the payload object.
 
-    @wraps(handler)
-    def wrapper(payload: object = None, *extra: object) -> dict[str, Any]:
-        def call(data: dict[str, Any]) -> dict[str, Any] | None:
-            return handler(presence.socket_user(request.sid), data)
-
-        return _answer(handler.__name__, call, payload, extra)
-
-    return wrapper
-
-
-def socket_event(
-    handler: Callable[[str, dict[str, Any]], dict[str, Any] | None],
-) -> Callable[..., dict[str, Any]]:
-    """Wrap a hot-path handler: it gets the socket id and checks the login itself.
-
-    Such handlers are registered on the Socket.IO server directly, inside an app
-    context but without Flask-SocketIO's per-event request context (cookie
-    session, URL matching, request teardown): measured, that context cost as
-    much CPU as the whole `signal` handler (docs/performance.md).
+    Every room handler is registered the same way, on the Socket.IO server
+    itself inside an app context, without Flask-SocketIO's per-event request
+    context (cookie session, URL matching, request teardown): measured, that
+    context cost as much CPU as the whole `signal` handler
+    (docs/performance.md). A handler acting as the socket's user asks
+    `user_of(sid)`, which refuses a socket whose login has ended.
     """
 
-    @wraps(handler)
+    @wraps(function)
     def wrapper(sid: str, payload: object = None, *extra: object) -> dict[str, Any]:
         return _answer(
-            handler.__name__, lambda data: handler(sid, data), payload, extra
+            function.__name__, lambda data: function(sid, data), payload, extra
         )
 
     return wrapper
 
 
-@event
-def on_join_session(user_id: int, data: dict) -> dict:
+def user_of(sid: str) -> int:
+    """The socket's user, whose login must still be valid (else forbidden)."""
+    return presence.socket_user(sid)
+
+
+@handler
+def on_join_session(sid: str, data: dict) -> dict:
     """A participant opens the room; the ack carries the snapshot, the room
     gets `presence` (and `session_state` if teaching starts)."""
-    state = room.join(user_id, data.get("session_id"), request.sid, utcnow())
+    state = room.join(user_of(sid), data.get("session_id"), sid, utcnow())
     return {"state": state}
 
 
-@event
-def on_leave_session(user_id: int, data: dict) -> None:
+@handler
+def on_leave_session(sid: str, data: dict) -> None:
     """A participant leaves; the room gets `presence` with online false."""
-    room.leave(user_id, data.get("session_id"), request.sid, utcnow())
+    room.leave(user_of(sid), data.get("session_id"), sid, utcnow())
 
 
-@event
-def on_set_topic(user_id: int, data: dict) -> dict:
+@handler
+def on_set_topic(sid: str, data: dict) -> dict:
     """The teacher of the current or next turn names it; the room gets the state."""
-    return room.set_topic(user_id, data.get("session_id"), data.get("title"), utcnow())
+    return room.set_topic(
+        user_of(sid), data.get("session_id"), data.get("title"), utcnow()
+    )
 
 
-@socket_event
+@handler
 def on_signal(sid: str, data: dict) -> dict:
-    """The listener reacts while the teacher explains; the room gets `signal`."""
+    """The listener reacts while the teacher explains; the room gets `signal`
+    at once, the ack comes once it is committed (the service checks the login
+    in the same read as the session)."""
     return {
         "signal": room.send_signal(
             sid,
@@ -118,24 +114,18 @@ def on_signal(sid: str, data: dict) -> dict:
     }
 
 
-@event
-def on_ready(user_id: int, data: dict) -> dict:
-    """The teacher is done reflecting on their turn; the room gets the state
-    (the next turn starts if the listener has rated)."""
-    return room.ready(user_id, data.get("session_id"), data.get("turn"), utcnow())
-
-
-@event
-def on_finish_turn(user_id: int, data: dict) -> dict:
+@handler
+def on_finish_turn(sid: str, data: dict) -> dict:
     """The teacher is done explaining; the room gets the rating phase's state."""
-    return {"state": room.finish_turn(user_id, data.get("session_id"), utcnow())}
+    return {"state": room.finish_turn(user_of(sid), data.get("session_id"), utcnow())}
 
 
-@event
-def on_rate(user_id: int, data: dict) -> dict:
-    """The listener rates the turn; the room gets `rated`, then the next state."""
+@handler
+def on_rate(sid: str, data: dict) -> dict:
+    """The listener rates the turn; the room gets `rated`, then the state (the
+    next turn starts if the teacher is ready)."""
     rating = room.rate(
-        user_id,
+        user_of(sid),
         data.get("session_id"),
         data.get("turn"),
         data.get("simplicity"),
@@ -146,19 +136,24 @@ def on_rate(user_id: int, data: dict) -> dict:
     return {"rating": rating}
 
 
-@event
-def on_summary(user_id: int, data: dict) -> dict:
+@handler
+def on_summary(sid: str, data: dict) -> dict:
     """The teacher's plain-language summary of their turn; the room gets the state."""
     return room.summary(
-        user_id, data.get("session_id"), data.get("turn"), data.get("text"), utcnow()
+        user_of(sid),
+        data.get("session_id"),
+        data.get("turn"),
+        data.get("text"),
+        utcnow(),
     )
 
 
-@event
-def on_self_rate(user_id: int, data: dict) -> dict:
-    """The teacher rates their own explanation, once, before seeing the partner's."""
+@handler
+def on_self_rate(sid: str, data: dict) -> dict:
+    """The teacher rates their own explanation, once, before seeing the partner's
+    (in the pause after the turn, it also says they are ready)."""
     return room.self_rate(
-        user_id,
+        user_of(sid),
         data.get("session_id"),
         data.get("turn"),
         data.get("simplicity"),
@@ -166,10 +161,18 @@ def on_self_rate(user_id: int, data: dict) -> dict:
     )
 
 
+@handler
+def on_ready(sid: str, data: dict) -> dict:
+    """The teacher is done reflecting on their turn; the room gets the state
+    (the next turn starts if the listener has rated)."""
+    return room.ready(user_of(sid), data.get("session_id"), data.get("turn"), utcnow())
+
+
 EVENTS = {
     "join_session": on_join_session,
     "leave_session": on_leave_session,
     "set_topic": on_set_topic,
+    "signal": on_signal,
     "finish_turn": on_finish_turn,
     "rate": on_rate,
     "summary": on_summary,
@@ -178,22 +181,16 @@ EVENTS = {
 }
 
 
-# The hot path: straight on the Socket.IO server (see `socket_event`).
-SERVER_EVENTS = {"signal": on_signal}
-
-
-def _in_app_context(app: Flask, handler: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(handler)
+def _in_app_context(app: Flask, function: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(function)
     def run(sid: str, *args: object) -> Any:
         with app.app_context():
-            return handler(sid, *args)
+            return function(sid, *args)
 
     return run
 
 
 def register_handlers(app: Flask) -> None:
     """Put the room's event handlers on the current Socket.IO server."""
-    for name, handler in EVENTS.items():
-        socketio.on_event(name, handler)
-    for name, handler in SERVER_EVENTS.items():
-        socketio.server.on(name, _in_app_context(app, handler), namespace="/")
+    for name, function in EVENTS.items():
+        socketio.server.on(name, _in_app_context(app, function), namespace="/")
