@@ -27,7 +27,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
-from playwright.sync_api import Page, WebSocket, expect
+from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 PASSWORD = "teach-it-simply-42"
 PHONE = {"width": 390, "height": 844}
@@ -119,15 +120,37 @@ def seconds_left(text: str) -> int:
     return int(match[1]) * 60 + int(match[2])
 
 
+# Installed in every document of a watched page, before the page's own scripts:
+# the Socket.IO frames that *this* document's sockets received. A document's
+# window dies with it, so frames of an earlier page can never be counted for
+# the next one, however late the browser reports them.
+SOCKET_PROBE = """
+if (!window.__socketFrames) {
+  window.__socketFrames = [];
+  window.WebSocket = new Proxy(window.WebSocket, {
+    construct(target, args, newTarget) {
+      const socket = Reflect.construct(target, args, newTarget);
+      socket.addEventListener("message", (event) => {
+        if (typeof event.data === "string") window.__socketFrames.push(event.data);
+      });
+      return socket;
+    },
+  });
+}
+"""
+# The Socket.IO connect acknowledgement ("40{...}") on this document's socket.
+CONNECTED = "() => (window.__socketFrames || []).some((f) => f.startsWith('40'))"
+
+
 @dataclass
 class Watch:
     """Console errors, page errors, HTTP errors and failed requests of a page."""
 
     problems: list[str] = field(default_factory=list)
     navigations: list[str] = field(default_factory=list)
-    socket_frames: list[str] = field(default_factory=list)
 
     def attach(self, page: Page) -> None:
+        page.add_init_script(SOCKET_PROBE)
         page.on(
             "console",
             lambda msg: (
@@ -160,31 +183,23 @@ class Watch:
                 self.navigations.append(frame.url) if frame == page.main_frame else None
             ),
         )
-        page.on("websocket", self._socket)
-
-    def _socket(self, socket: WebSocket) -> None:
-        # Attached as the socket is reported, so no frame of it is missed.
-        socket.on(
-            "framereceived",
-            lambda payload: self.socket_frames.append(
-                payload if isinstance(payload, str) else payload.decode()
-            ),
-        )
 
     def open_live(self, page: Page, url: str, timeout_ms: int = 10_000) -> None:
         """Load ``url`` and wait for its Socket.IO connect acknowledgement.
 
         The server joins the user's room before it acknowledges ("40{...}"),
-        so anything emitted to the user after this reaches the page. Frames of
-        earlier pages are dropped first: their acknowledgements do not count.
+        so anything emitted to the user after this reaches the page. Only the
+        loaded document's own sockets count: the previous page's socket may
+        still be connecting when ``goto`` starts, and its acknowledgement,
+        reported during the navigation, says nothing about the new page.
         """
-        self.socket_frames.clear()
         page.goto(url)
-        waited = 0
-        while not any(f.startswith("40") for f in self.socket_frames):
-            assert waited < timeout_ms, f"no Socket.IO connection: {self.socket_frames}"
-            page.wait_for_timeout(50)
-            waited += 50
+        try:
+            page.wait_for_function(CONNECTED, timeout=timeout_ms)
+        except PlaywrightTimeoutError:
+            frames = page.evaluate("window.__socketFrames || []")
+            message = f"no Socket.IO connection on {url}: {frames}"
+            raise AssertionError(message) from None
 
 
 def new_person(new_context, zone: str, **kwargs: Any) -> tuple[Page, Watch]:
