@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_login import current_user
 
+from ..domain.vocabulary import Phase, SignalKind, Status, vocabulary
 from ..services.notifications import unread_count
 from ..services.partners import count_incoming
 from . import (
@@ -55,3 +56,8 @@ def register_web(app: Flask) -> None:
     register_errors(app)
     register_filters(app)
     app.context_processor(_navigation_counts)
+    # The room's words, written once (domain.vocabulary): templates compare
+    # with Status.LIVE, and hand `vocabulary()` to scripts.
+    app.jinja_env.globals.update(
+        Status=Status, Phase=Phase, SignalKind=SignalKind, vocabulary=vocabulary
+    )

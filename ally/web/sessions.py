@@ -17,7 +17,6 @@ from flask import (
 from flask_login import current_user, login_required
 
 from ..domain.timezones import day_in_range
-from ..domain.vocabulary import vocabulary
 from ..models import utcnow
 from ..services import calendar, partnerships, reviews, schedule, session_report
 from .helpers import FORM_ERRORS
@@ -165,7 +164,6 @@ def room(session_id: int):
         partner=partner,
         partnership=session.partnership,
         my_topics=reviews.topics_to_prepare(current_user.id),
-        vocabulary=vocabulary(),
         now=utcnow(),
     )
 

@@ -169,10 +169,11 @@ function renderPhase() {
 function waitingText() {
   if (state.phase !== PHASE.RATING || !state.reflecting.length) return "";
   const turn = turnOf(state.turn);
-  const parts = state.reflecting.map((userId) => {
-    const who = nameOf(userId);
+  const parts = state.reflecting.map((userId, i) => {
+    const who = userId === me && i > 0 ? "you" : nameOf(userId);
     const verb = userId === me ? "are" : "is";
-    return userId === turn.teacher_id ? `${who} ${verb} writing a summary` : `${who} ${verb} rating`;
+    if (userId !== turn.teacher_id) return `${who} ${verb} rating`;
+    return turn.summary ? `${who} ${verb} finishing up` : `${who} ${verb} writing a summary`;
   });
   const last = state.turn + 1 >= state.turns.length;
   return `${parts.join(" and ")} — ${last ? "the session ends" : "the next turn starts"} when ${parts.length > 1 ? "both are" : "that is"} done, or in `;
@@ -208,6 +209,8 @@ function renderViews() {
   const reflecting = rating && isTeacher(state.turn) && !current.teacher_ready;
   $("reflect-view").hidden = !reflecting;
   $("reflect-view").dataset.turn = String(state.turn);
+  const lastTurn = state.turn + 1 >= state.turns.length;
+  $("ready-button").textContent = lastTurn ? "I’m ready — end the session" : "I’m ready — next turn";
   const done = reflected[state.turn] || {};
   $("self-rate-form").hidden = Boolean(done.self);
   $("summary-form").hidden = Boolean(done.summary || current.summary);
@@ -260,7 +263,9 @@ function renderTurns() {
     item.className = turn.ended_at ? "turn done" : now ? "turn now" : "turn";
     const who = turn.teacher_id === me ? "You" : nameOf(turn.teacher_id);
     let text = `${who}${turn.topic ? ` — ${turn.topic}` : ""}`;
-    const hidden = isTeacher(index) && !(reflected[index] || {}).self && windowOpen(index) && turn.self_simplicity === null;
+    // My own turn's figure waits until I rated myself or said I was done.
+    const hidden =
+      isTeacher(index) && !(reflected[index] || {}).self && !turn.teacher_ready && windowOpen(index) && turn.self_simplicity === null;
     if (turn.simplicity && !hidden) text += ` · ${turn.simplicity}/5`;
     item.textContent = text;
     if (now) item.setAttribute("aria-current", "step");
@@ -279,7 +284,8 @@ function renderTally() {
 function addToFeed(event) {
   const item = document.createElement("li");
   item.className = `signal-item signal-${event.kind}`;
-  const labels = { jargon: "Jargon", lost: "Lost me", slower: "Slower", clear: "Clear" };
+  const K = V.signal_kind;
+  const labels = { [K.JARGON]: "Jargon", [K.LOST]: "Lost me", [K.SLOWER]: "Slower", [K.CLEAR]: "Clear" };
   item.textContent = event.word ? `${labels[event.kind]}: “${event.word}”` : labels[event.kind];
   $("signal-feed").prepend(item);
 }
@@ -331,7 +337,7 @@ setInterval(tick, 250);
 
 function sendSignal(kind) {
   const payload = { kind };
-  if (kind === "jargon") {
+  if (kind === V.signal_kind.JARGON) {
     const word = $("jargon-word").value.trim();
     if (word) {
       payload.word = word;
@@ -353,7 +359,7 @@ function sendSignal(kind) {
 
 $("jargon-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  sendSignal("jargon");
+  sendSignal(V.signal_kind.JARGON);
 });
 for (const button of document.querySelectorAll("button.signal")) {
   button.addEventListener("click", () => sendSignal(button.dataset.kind));
@@ -362,7 +368,8 @@ document.addEventListener("keydown", (event) => {
   if ($("listener-view").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
   if (typing) return;
-  const kind = { j: "jargon", l: "lost", s: "slower", c: "clear" }[event.key.toLowerCase()];
+  const K = V.signal_kind;
+  const kind = { j: K.JARGON, l: K.LOST, s: K.SLOWER, c: K.CLEAR }[event.key.toLowerCase()];
   if (!kind) return;
   event.preventDefault();
   sendSignal(kind);
@@ -397,11 +404,22 @@ $("rate-form").addEventListener("submit", (event) => {
   });
 });
 
-$("self-rate-form").addEventListener("submit", (event) => {
+// Saves a typed but unsaved summary: the self-rating and "ready" both end the
+// teacher's reflection, and the box is cleared at the next turn.
+async function saveTypedSummary(turn) {
+  const text = $("summary-text").value.trim();
+  if (!text || (reflected[turn] || {}).summary) return true;
+  const ack = await send("summary", { turn, text });
+  if (ack.ok) (reflected[turn] ||= {}).summary = true;
+  return ack.ok;
+}
+
+$("self-rate-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const chosen = $("self-rate-form").querySelector("input[name=self]:checked");
   if (!chosen) return;
   const turn = Number($("reflect-view").dataset.turn);
+  if (!(await saveTypedSummary(turn))) return;
   send("self_rate", { turn, simplicity: Number(chosen.value) }).then((ack) => {
     if (ack.ok || ack.error === "already_rated") {
       (reflected[turn] ||= {}).self = true;
@@ -413,14 +431,7 @@ $("self-rate-form").addEventListener("submit", (event) => {
 
 $("ready-button").addEventListener("click", async () => {
   const turn = Number($("reflect-view").dataset.turn);
-  // A summary typed but not saved goes first: "ready" means done reflecting.
-  const text = $("summary-text").value.trim();
-  if (text && !(reflected[turn] || {}).summary) {
-    const ack = await send("summary", { turn, text });
-    if (!ack.ok) return;
-    (reflected[turn] ||= {}).summary = true;
-  }
-  send("ready", { turn });
+  if (await saveTypedSummary(turn)) send("ready", { turn });
 });
 
 $("summary-form").addEventListener("submit", (event) => {

@@ -286,10 +286,8 @@ def test_two_partners_run_a_two_turn_session_through_the_room(
             r"starts when both are done, or in [23]:\d\d\.$"
         )
     )
-    # room.js capitalises "You" mid-sentence here ("… and You are rating"),
-    # reported; either case passes until it is fixed.
     expect(blake.locator("#waiting-line")).to_have_text(
-        re.compile(r"^Alex is writing a summary and [Yy]ou are rating — ")
+        re.compile(r"^Alex is writing a summary and you are rating — ")
     )
     expect_only_visible(blake, "rate-form")
     # Blake may name the next topic while rating (the form below).
@@ -360,7 +358,8 @@ def test_two_partners_run_a_two_turn_session_through_the_room(
     alex.get_by_role("button", name="Save summary").click()
     expect(alex.locator("#summary-form")).to_be_hidden()
     expect_only_visible(alex, "reflect-view")
-    expect(blake.locator("#waiting-line")).to_contain_text("Alex is writing a summary")
+    # Saved: the summary is written, the self-rating still to come.
+    expect(blake.locator("#waiting-line")).to_contain_text("Alex is finishing up")
     alex.locator("#self-rate-form").get_by_label("3 Mostly clear").check()
     alex.get_by_role("button", name="Rate myself").click()
     expect(blake.locator("#phase-label")).to_have_text("Turn 2 of 2 — you teach")

@@ -435,7 +435,7 @@ def test_four_turns_each_pause_waits_for_both_and_each_turn_starts_afresh(
     )
     expect_only_visible(alex)
     shoot(alex, artifacts_dir, "08-phone-alex-rated-last-turn-waits")
-    blake.get_by_role("button", name="I’m ready — next turn").click()
+    blake.get_by_role("button", name="I’m ready — end the session").click()
 
     # --- (d) The end screen, also after a reload. ---------------------------
     def expect_end_screen(page: Page) -> None:
@@ -452,6 +452,9 @@ def test_four_turns_each_pause_waits_for_both_and_each_turn_starts_afresh(
             page.locator("#room textarea:visible, #room input:visible")
         ).to_have_count(0)
         expect(page.locator("#turns-list li.done")).to_have_count(4)
+        # Every figure shows: a teacher who said "ready" without rating
+        # themselves sees the partner's rating too (nothing left to hide it for).
+        expect(page.locator("#turns-list li.done", has_text="/5")).to_have_count(4)
 
     for page in (alex, blake):
         expect_end_screen(page)

@@ -370,6 +370,10 @@ def self_rate(
         return answer
     if row is None or row.started_at is None:
         raise WrongPhase("Rate yourself once you have taught this turn.")
+    if row.teacher_ready_at is not None:
+        # Said done: the partner's rating is shown now, so a self-rating
+        # would no longer be made before seeing it.
+        raise WrongPhase("You said you were done with this turn.")
     in_teaching = index == session.current_turn and session.phase == Phase.TEACHING
     in_pause = index == session.current_turn and session.phase == Phase.RATING
     if not in_teaching and not _reflecting(session, row, now):
