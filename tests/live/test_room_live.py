@@ -5,30 +5,31 @@ partners, a turn ended by its deadline, a reconnect, and a restart mid-turn."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-import socketio
 
-from tests.conftest import PASSWORD
+from tests.live.room_kit import (
+    Account,
+    RoomClient,
+    assert_clean_log,
+    close_all,
+    extra_session,
+    partners,
+    stored,
+)
 from tests.support.live_server import LiveServer
 from tests.support.services import fresh_postgres_database
 
 pytestmark = pytest.mark.live
 
 SECRET_KEY = "ally-live-room-tests"
-API = "/api/v1"
-WAIT = 10.0  # generous: the box is shared; nothing here is a timing assertion
-SERVER_EVENTS = ("session_state", "signal", "presence", "rated", "notification")
 
 
 # --- the server and the accounts ------------------------------------------------
@@ -59,196 +60,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[], LiveServer]]:
         server.stop()
 
 
-@dataclass
-class Account:
-    id: int
-    token: str
-    name: str
-
-
-def api(
-    server: LiveServer,
-    method: str,
-    path: str,
-    token: str | None = None,
-    json: Any = None,
-    expect: int = 200,
-) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = requests.request(
-        method, f"{server.url}{API}{path}", json=json, headers=headers, timeout=WAIT
-    )
-    assert response.status_code == expect, (method, path, response.text)
-    return response.json()
-
-
-def partners(server: LiveServer) -> tuple[Account, Account, int]:
-    """Ann and Ben, paired through the JSON API; returns the partnership id."""
-    accounts = []
-    for name in ("Ann", "Ben"):
-        email = f"{name.lower()}@example.com"
-        user = api(
-            server,
-            "POST",
-            "/auth/register",
-            json={
-                "email": email,
-                "password": PASSWORD,
-                "display_name": name,
-                "timezone": "Europe/London",
-            },
-            expect=201,
-        )
-        token = api(
-            server,
-            "POST",
-            "/auth/token",
-            json={"email": email, "password": PASSWORD},
-            expect=201,
-        )["token"]
-        api(
-            server,
-            "PATCH",
-            "/me",
-            token,
-            json={"availability": [{"start": "00:00", "end": "23:30"}]},
-        )
-        accounts.append(Account(user["id"], token, name))
-    ann, ben = accounts
-    sent = api(
-        server,
-        "POST",
-        "/partner-requests",
-        ann.token,
-        json={"to_user_id": ben.id, "message": "Teach-back?"},
-        expect=201,
-    )
-    accepted = api(server, "POST", f"/partner-requests/{sent['id']}/accept", ben.token)
-    return ann, ben, accepted["partnership"]["id"]
-
-
-def extra_session(
-    server: LiveServer, creator: Account, pid: int, turns: int, teach: int, rate: int
-) -> int:
-    """An extra session now; its creator teaches first."""
-    body = {"turns": turns, "teach_seconds": teach, "rate_seconds": rate}
-    created = api(
-        server, "POST", f"/partnerships/{pid}/sessions", creator.token, body, 201
-    )
-    return created["id"]
-
-
-def stored(server: LiveServer, account: Account, session_id: int) -> dict:
-    return api(server, "GET", f"/sessions/{session_id}", account.token)
-
-
-def assert_clean_log(server: LiveServer) -> None:
-    text = server.log_text()
-    assert "Traceback" not in text, server.log_tail(120)
-    assert " failed" not in text, server.log_tail(120)
-
-
 # --- a websocket client ---------------------------------------------------------
-
-
-class RoomClient:
-    """One python-socketio client over websocket that records what it receives.
-
-    Handlers run on python-socketio's threads; everything received goes into
-    `received` as (event, payload, wall-clock time) under a condition.
-    """
-
-    def __init__(self, server: LiveServer, account: Account) -> None:
-        self.server = server
-        self.account = account
-        self.session_id: int | None = None  # set once joined: rejoin on connect
-        self.received: list[tuple[str, Any, float]] = []
-        self.changed = threading.Condition()
-        self.sio = socketio.Client(
-            reconnection_delay=0.2, reconnection_delay_max=1, randomization_factor=0
-        )
-        for name in SERVER_EVENTS:
-            self.sio.on(name, partial(self._record, name))
-        self.sio.on("connect", self._on_connect)
-
-    def _record(self, name: str, payload: Any = None) -> None:
-        with self.changed:
-            self.received.append((name, payload, time.time()))
-            self.changed.notify_all()
-
-    def _on_connect(self) -> None:
-        # After a drop python-socketio reconnects on its own; the room is
-        # per-connection, so the client joins again (as the page does).
-        if self.session_id is not None:
-            self.sio.emit(
-                "join_session",
-                {"session_id": self.session_id},
-                callback=partial(self._record, "rejoined"),
-            )
-
-    def connect(self) -> RoomClient:
-        self.sio.connect(
-            self.server.url,
-            auth={"token": self.account.token},
-            transports=["websocket"],
-            wait_timeout=WAIT,
-        )
-        return self
-
-    def call(self, event: str, payload: dict) -> dict:
-        ack = self.sio.call(event, payload, timeout=WAIT)
-        assert isinstance(ack, dict), (event, ack)
-        return ack
-
-    def ok(self, event: str, payload: dict) -> dict:
-        ack = self.call(event, payload)
-        assert ack["ok"] is True, (self.account.name, event, payload, ack)
-        return ack
-
-    def join(self, session_id: int) -> dict:
-        state = self.ok("join_session", {"session_id": session_id})["state"]
-        self.session_id = session_id
-        return state
-
-    def events(self, name: str) -> list[Any]:
-        with self.changed:
-            return [payload for event, payload, _ in self.received if event == name]
-
-    def states(self) -> list[dict]:
-        return self.events("session_state")
-
-    def wait(self, what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
-        """Wait until check() (called under the lock) returns something truthy."""
-        with self.changed:
-            result = self.changed.wait_for(check, timeout)
-        assert result, f"{self.account.name}: timed out waiting for {what}"
-        return result
-
-    def wait_count(self, name: str, count: int) -> list[Any]:
-        """Wait until `count` events `name` have arrived; returns them all."""
-
-        def enough():
-            got = [p for e, p, _ in self.received if e == name]
-            return got if len(got) >= count else None
-
-        return self.wait(f"{count} x {name}", enough)
-
-    def wait_event(
-        self, names: tuple[str, ...], match: Callable[[Any], bool]
-    ) -> tuple[Any, float]:
-        """The first event (of any of `names`) whose payload matches, and when."""
-
-        def found():
-            for event, payload, at in self.received:
-                if event in names and match(payload):
-                    return payload, at
-            return None
-
-        return self.wait(f"{names} matching", found)
-
-    def close(self) -> None:
-        self.session_id = None
-        self.sio.disconnect()
 
 
 @pytest.fixture
@@ -261,12 +73,7 @@ def make_client() -> Iterator[Callable[[LiveServer, Account], RoomClient]]:
         return client.connect()
 
     yield make
-    # A websocket close waits up to 3 s for the server's close frame; in parallel.
-    closing = [threading.Thread(target=client.close) for client in clients]
-    for thread in closing:
-        thread.start()
-    for thread in closing:
-        thread.join()
+    close_all(clients)
 
 
 def both_in_the_room(
@@ -398,7 +205,10 @@ def test_a_four_turn_session_driven_by_finish_and_rate(start_server, make_client
         assert without_clock(rating) == without_clock(rating_ack)
         assert rating["turns"][i]["signals"] == {"jargon": 1, "clear": 1}
 
+        # A self-rating in the pause says the teacher is ready: the room hears it.
         teacher.ok("self_rate", {"session_id": sid, "turn": i, "simplicity": 3})
+        ready = next_state(phase="rating", turn=i)["turns"][i]
+        assert (ready["teacher_ready"], ready["rated"]) == (True, False)
         text = f"{topic} in plain words, turn {i}."
         teacher.ok("summary", {"session_id": sid, "turn": i, "text": text})
         assert next_state(phase="rating", turn=i)["turns"][i]["summary"] == text
@@ -426,7 +236,7 @@ def test_a_four_turn_session_driven_by_finish_and_rate(start_server, make_client
     time.sleep(0.5)
     states = a.states()
     assert states == b.states()
-    assert len(states) == seen == 1 + 4 * len(TOPICS)
+    assert len(states) == seen == 1 + 5 * len(TOPICS)
     versions = [state["version"] for state in states]
     assert versions == sorted(versions)
     phase_changes = [
@@ -458,7 +268,8 @@ def test_a_four_turn_session_driven_by_finish_and_rate(start_server, make_client
         ]
         assert all(s["offset_ms"] >= 0 for s in turn["signals"])
         if i:
-            # The next turn starts at once when the listener rates.
+            # The next turn starts at once when the listener rates (the
+            # teacher, having rated themselves, was ready already).
             previous = row["turns"][i - 1]
             assert instant(turn["started_at"]) == instant(previous["ended_at"])
     assert_matches_database(states[-1], row)
@@ -493,21 +304,14 @@ def test_a_burst_of_signals_reaches_the_teacher_in_the_order_sent(
 
 
 @pytest.mark.parametrize("async_mode", ["gevent", "threading"])
-def test_signals_acked_just_before_a_stop_are_stored(
+def test_an_acked_signal_is_committed_and_survives_a_kill(
     start_server, make_client, async_mode
 ):
-    # A flush interval no test outlives, and no clock job (it flushes too):
-    # only the flush of a stopping server can store these (signals are
-    # written in batches, see live_signals).
-    server = start_server(
-        ALLY_ASYNC_MODE=async_mode,
-        ALLY_SIGNAL_FLUSH_MS="600000",
-        ALLY_SCHEDULER="off",
-    )
+    # No clock job (it writes too): the ack itself must wait for the commit of
+    # the batch holding the signal (group commit, DESIGN.md §6), so each row is
+    # in the database as its ack arrives, and a SIGKILL loses none of them.
+    server = start_server(ALLY_ASYNC_MODE=async_mode, ALLY_SCHEDULER="off")
     ann, ben, sid, a, b = both_in_the_room(server, make_client)
-    words = [f"w{n}" for n in range(5)]
-    for word in words:
-        b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
     database = server.env["DATABASE_URL"].removeprefix("sqlite:///")
 
     def stored_words() -> list[str]:
@@ -519,13 +323,17 @@ def test_signals_acked_just_before_a_stop_are_stored(
                 )
             ]
 
-    assert stored_words() == []  # acked and relayed, still queued
-    assert server.stop() == 0  # SIGTERM: a clean exit, not a kill
+    words = [f"w{n}" for n in range(5)]
+    for n, word in enumerate(words):
+        b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
+        assert stored_words() == words[: n + 1]  # committed before the ack
+    assert server.kill() == -9  # a crash: no chance to write anything more
     assert stored_words() == words
 
 
+@pytest.mark.postgres
 def test_signals_are_stored_by_a_gevent_server_on_postgresql(start_server, make_client):
-    # Under gevent the batches are written on the thread pool (live_signals):
+    # Under gevent the batches are written on the thread pool (signal_store):
     # here with psycopg, on a database the server migrates itself.
     with fresh_postgres_database() as url:
         server = start_server(DATABASE_URL=url, ALLY_ASYNC_MODE="gevent")
@@ -534,7 +342,7 @@ def test_signals_are_stored_by_a_gevent_server_on_postgresql(start_server, make_
         for word in words:
             b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
         assert [p["word"] for p in a.wait_count("signal", len(words))] == words
-        # A request writes the queue first: on the thread pool, like the flusher.
+        # Each ack came after its batch's commit (on the thread pool).
         turn = stored(server, ann, sid)["turns"][0]
         assert [s["word"] for s in turn["signals"]] == words
         assert_clean_log(server)
@@ -706,8 +514,10 @@ def test_a_restart_mid_turn_loses_nothing(start_server, make_client):
     assert instant(rating["turns"][1]["teach_ends_at"]) == started1 + teach
     assert_matches_database(rating, stored(server, ann, sid))
 
-    # The room still works: Ann rates turn 1 and the session completes.
+    # The room still works: Ann rates turn 1, Ben is done reflecting, and the
+    # session completes (the pause waits for both).
     a.ok("rate", {"session_id": sid, "turn": 1, "simplicity": 5})
+    b.ok("ready", {"session_id": sid, "turn": 1})
     for client in (a, b):
         client.wait_event(("session_state",), lambda s: s["status"] == "completed")
 
