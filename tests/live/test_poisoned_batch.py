@@ -186,8 +186,8 @@ def test_a_poisoned_signal_never_fails_the_other_room(database_url, tmp_path):
             assert hostile.acks[word]["ok"] is False, (word, hostile.acks[word])
             assert hostile.acks[word]["error"] == "invalid", hostile.acks[word]
         for word in POISONED:
+            # Today "server_error" (NotStored), a code §6 does not list.
             assert hostile.acks[word]["ok"] is False, (word, hostile.acks[word])
-            assert hostile.acks[word]["error"] == "server_error", hostile.acks[word]
         # The innocent room: every signal acked ok (none lost to the poison).
         refused = {w: a for w, a in innocent.acks.items() if a["ok"] is not True}
         assert refused == {}, refused
