@@ -1,9 +1,12 @@
-"""The signal hot path on both backends: one DB-API read, batched writes.
+"""The signal hot path on both backends: one DB-API read, group-committed writes.
 
-`live_signals` runs Core statements straight on a DB-API cursor (qmark on
-SQLite, pyformat on psycopg) with the column types' own processors, and writes
-accepted signals in batches. These tests drive it through real Socket.IO test
-clients on SQLite and on PostgreSQL and read the rows back through the ORM.
+`signal_store` runs Core statements straight on a DB-API cursor (qmark on
+SQLite, pyformat on psycopg) with the column types' own processors. Accepted
+signals are written in batches, and a listener's ack waits for the commit of
+the batch that holds its row (group commit): after an ok ack the row is
+stored, with no flush by anyone. A row the database refuses fails only its own
+sender. These tests drive it through real Socket.IO test clients on SQLite and
+on PostgreSQL and read the rows back through the ORM.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from ally.extensions import db, socketio
 from ally.models import Signal, TeachSession, Turn, User, utcnow
 from ally.services import accounts, partners, profiles, schedule, tokens
 from ally.services.errors import NotStored
-from ally.services.room import signal_store as live_signals
+from ally.services.room import signal_store
 from tests.conftest import DEFAULT_WINDOWS, PASSWORD
 
 
@@ -85,7 +88,7 @@ def test_a_signal_is_read_checked_and_stored_like_the_orm_would(any_app):
     assert (sent["turn"], sent["kind"], sent["word"]) == (0, "jargon", "macula densa")
     assert [e["args"][0] for e in ann.get_received() if e["name"] == "signal"] == [sent]
 
-    live_signals.flush()
+    # Acknowledged means committed: the row is there without a flush.
     [row] = _signals(session_id)
     turn = db.session.scalar(
         select(Turn).where(Turn.session_id == session_id, Turn.index == 0)
@@ -124,7 +127,7 @@ def test_refusals_on_the_hot_path_queue_nothing(any_app):
     ack = ben.emit("signal", {"session_id": session_id, "kind": "lost"}, callback=True)
     assert (ack["ok"], ack["error"]) == (False, "forbidden")
     assert ben.is_connected()
-    live_signals.flush()
+    signal_store.flush()  # were anything queued, this would write it
     assert _signals(session_id) == []
 
 
@@ -141,7 +144,7 @@ def test_a_passed_deadline_takes_the_full_path_which_applies_it(any_app):
     assert (ack["ok"], ack["error"]) == (False, "wrong_phase")
     db.session.expire_all()
     assert db.session.get(TeachSession, session_id).phase == "rating"
-    live_signals.flush()
+    signal_store.flush()
     assert _signals(session_id) == []
 
 
@@ -162,9 +165,10 @@ def test_a_row_the_database_refuses_never_takes_its_batch_with_it(any_app, caplo
         "offset_ms": 5,
     }
     # One batch: a good row, one whose turn is gone (its session deleted
-    # meanwhile), one whose word no backend can store, and a good one again.
+    # meanwhile), one whose word no backend can store (the checks refuse such
+    # a word as invalid; it is queued here past them), and a good one again.
     tickets = [
-        live_signals._queue(lines, row)
+        signal_store._queue(lines, row)
         for row in (
             good,
             {**good, "turn_id": 2**31 - 1},
@@ -173,7 +177,7 @@ def test_a_row_the_database_refuses_never_takes_its_batch_with_it(any_app, caplo
         )
     ]
     with caplog.at_level(logging.WARNING, logger="ally.services.room.signal_store"):
-        live_signals.flush()
+        signal_store.flush()
     batch = tickets[0][0]
     assert {id(b) for b, _ in tickets} == {id(batch)} and batch.done.is_set()
     assert batch.failed == {1, 2}
@@ -182,8 +186,8 @@ def test_a_row_the_database_refuses_never_takes_its_batch_with_it(any_app, caplo
     # Their senders hear it: an ack never says ok for a row that is not stored.
     for position in (1, 2):
         with pytest.raises(NotStored):
-            live_signals._await_commit(batch, position, lines)
-    live_signals._await_commit(batch, 3, lines)  # stored: no error
+            signal_store._await_commit(batch, position, lines)
+    signal_store._await_commit(batch, 3, lines)  # stored: no error
     # Deleting the session removes its signals as before (the cascade).
     db.session.execute(delete(TeachSession).where(TeachSession.id == session_id))
     db.session.commit()
