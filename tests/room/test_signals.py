@@ -298,11 +298,6 @@ class SecondSenderFirst:
             self.second_queued.set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="signal_store._queue reads the row's place in its batch after leaving "
-    "pending_lock: two senders at once may both get the second place",
-)
 def test_each_sender_hears_of_its_own_row_when_both_queue_at_once(
     app, world, people, token_socket, monkeypatch
 ):

@@ -199,11 +199,12 @@ def _queue(lines: _Lines, values: dict[str, Any]) -> tuple[_Batch, int]:
     with lines.pending_lock:
         batch = lines.pending
         batch.rows.append(values)
+        position = len(batch.rows) - 1  # under the lock: another may append
         start = not lines.flusher_running
         lines.flusher_running = True
     if start:
         socketio.start_background_task(_flusher, lines)
-    return batch, len(batch.rows) - 1
+    return batch, position
 
 
 def _await_commit(batch: _Batch, position: int, lines: _Lines) -> None:
