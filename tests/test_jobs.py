@@ -26,25 +26,30 @@ from sqlalchemy.orm import Session as OrmSession
 
 from ally.domain import room as rules
 from ally.domain.timezones import local_date, localize
-from ally.extensions import db
+from ally.extensions import db, socketio
 from ally.jobs import JOBS, run_job
 from ally.models import (
     JobRun,
+    LiveSocket,
     Notification,
     PartnerRequest,
     Partnership,
+    ServerInstance,
     SessionParticipant,
     TeachSession,
     User,
     utcnow,
 )
+from ally.realtime import room_events
 from ally.services import (
     accounts,
     partners,
     partnerships,
     schedule,
+    tokens,
 )
 from ally.services.room import clock as room_clock
+from ally.services.room import instances
 from tests.conftest import PASSWORD
 
 LONDON = "Europe/London"
@@ -146,6 +151,8 @@ def snapshot() -> dict[str, list[tuple]]:
         Notification,
         Partnership,
         PartnerRequest,
+        LiveSocket,
+        ServerInstance,
     ):
         table = model.__table__
         rows = db.session.execute(
@@ -462,6 +469,22 @@ def _emails_due(make_user, smtp, **_) -> Scenario:
     return Scenario(at(12), 3, check, mails=lambda: len(smtp.messages))
 
 
+def _servers_due(pair, **_) -> Scenario:
+    ana, ben, p = pair()
+    run_job("open_sessions", at(17, 55))
+    session = the_session(p)
+    # Ben's socket is in the room, held by a server silent since 17:58:30.
+    server(ServerInstance, "dead-1", at(17, 58, 30))
+    socket_row("dead-sid", ben, "dead-1", at(17, 56), session.id)
+
+    def check() -> None:
+        db.session.expire_all()
+        assert sockets() == {}
+        assert servers() == {}
+
+    return Scenario(at(17, 59), 1, check)
+
+
 SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "open_sessions": _sessions_due,
     "send_reminders": _reminders_due,
@@ -470,6 +493,7 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "expire_requests": _request_due,
     "auto_match": _pool_due,
     "send_emails": _emails_due,
+    "reap_dead_servers": _servers_due,
 }
 
 
@@ -843,6 +867,184 @@ def test_a_schedule_change_calls_off_stored_sessions_and_jobs_store_the_new_time
     )
     assert set(participants(new)) == {ana.id, ben.id}
     assert notes("reminder") == []
+
+
+# --- dead servers ------------------------------------------------------------
+
+
+def server(model, name: str, beat_at: datetime) -> None:
+    """A server process's heartbeat row, last beating at `beat_at`."""
+    db.session.add(model(name=name, started_at=beat_at, beat_at=beat_at))
+    db.session.commit()
+
+
+def socket_row(
+    sid: str, user: User, instance: str, connected_at: datetime, session_id: int | None
+) -> None:
+    """A socket another server process registered (and may have died with)."""
+    db.session.add(
+        LiveSocket(
+            sid=sid,
+            user_id=user.id,
+            instance=instance,
+            auth_version=user.auth_version,
+            session_id=session_id,
+            connected_at=connected_at,
+        )
+    )
+    db.session.commit()
+
+
+def sockets() -> dict[str, tuple[str, int, int | None]]:
+    db.session.expire_all()
+    return {
+        s.sid: (s.instance, s.user_id, s.session_id)
+        for s in db.session.scalars(select(LiveSocket))
+    }
+
+
+def servers() -> dict[str, datetime]:
+    db.session.expire_all()
+    return {s.name: s.beat_at for s in db.session.scalars(select(ServerInstance))}
+
+
+def received(app: Flask, sock) -> list[tuple[str, dict]]:
+    with app.app_context():
+        return [(e["name"], e["args"][0]) for e in sock.get_received()]
+
+
+@pytest.fixture
+def room_sockets(app: Flask) -> Iterator[Callable[[User], object]]:
+    """Real Socket.IO test clients (API token auth) on this process ("local")."""
+    opened = []
+
+    def connect(user: User):
+        _, raw = tokens.create_token(user.id, "tests")
+        with app.app_context():
+            sock = socketio.test_client(app, auth={"token": raw})
+        assert sock.is_connected()
+        opened.append(sock)
+        return sock
+
+    yield connect
+    for sock in opened:
+        if sock.is_connected():
+            with app.app_context():
+                sock.disconnect()
+
+
+def test_reap_dead_servers_forgets_their_sockets_and_tells_the_rooms(
+    app, pair, room_sockets, monkeypatch
+):
+    """DESIGN.md §6: a dead server's sockets count as gone for everyone
+    (presence online false) within ALLY_INSTANCE_DEAD_SECONDS (20 s) of its
+    last beat; a live server's sockets stay."""
+    assert float(app.config["ALLY_INSTANCE_DEAD_SECONDS"]) == 20
+    assert app.config["ALLY_INSTANCE"] == "local"
+    ana, ben, p = pair()
+    cara, dan, q = pair("Cara", "Dan")
+    assert run_job("open_sessions", at(17, 55)) == 4
+    one, two = the_session(p).id, the_session(q).id
+    now = at(17, 59)
+
+    # Ben (room one) on a server silent for 30 s; Dan (room two) on one that
+    # never beat (or whose row is gone), connected 60 s ago: both are dead.
+    server(ServerInstance, "dead-1", now - sec(30))
+    socket_row("ben-dead", ben, "dead-1", at(17, 56), one)
+    socket_row("dan-ghost", dan, "ghost", now - sec(60), two)
+    # Alive: beating 10 s ago; beating exactly 20 s ago (not older); and a
+    # server without a beat row yet whose socket connected 5 s ago.
+    server(ServerInstance, "alive-1", now - sec(10))
+    server(ServerInstance, "edge-1", now - sec(20))
+    socket_row("ana-alive", ana, "alive-1", at(17, 50), one)
+    socket_row("ben-edge", ben, "edge-1", at(17, 50), None)
+    socket_row("cara-young", cara, "young", now - sec(5), None)
+    # This process beats too: the test clients' sockets are on it.
+    instances.beat("local", now - sec(1))
+
+    # Ana and Cara watch their rooms through real sockets on this process.
+    monkeypatch.setattr(room_events, "utcnow", lambda: at(17, 58))
+    ana_sock, cara_sock = room_sockets(ana), room_sockets(cara)
+    with app.app_context():
+        ack = ana_sock.emit("join_session", {"session_id": one}, callback=True)
+        assert ack["ok"] is True
+        # Ben counts as present (his dead socket's row): the start is armed.
+        assert ack["state"]["phase_ends_at"] == at(18).isoformat()
+        assert cara_sock.emit("join_session", {"session_id": two}, callback=True)["ok"]
+    for sock in (ana_sock, cara_sock):
+        received(app, sock)  # drop what joining sent
+    kept = {
+        sid: row
+        for sid, row in sockets().items()
+        if sid not in ("ben-dead", "dan-ghost")
+    }
+    assert len(kept) == 5  # three above and the two real ones
+    version = the_session(p).version
+
+    assert run_job("reap_dead_servers", now) == 2
+    assert sockets() == kept
+    assert servers() == {
+        "alive-1": now - sec(10),
+        "edge-1": now - sec(20),
+        "local": now - sec(1),
+    }
+    # Each room hears once that its partner is gone, and nothing of the other.
+    ana_heard, cara_heard = received(app, ana_sock), received(app, cara_sock)
+    gone = {"session_id": one, "user_id": ben.id, "online": False}
+    assert [e for e in ana_heard if e[0] == "presence"] == [("presence", gone)]
+    gone = {"session_id": two, "user_id": dan.id, "online": False}
+    assert [e for e in cara_heard if e[0] == "presence"] == [("presence", gone)]
+    assert all(e[1]["session_id"] == one for e in ana_heard)
+    assert all(e[1]["session_id"] == two for e in cara_heard)
+    # Ben is gone from room one: its start is disarmed, and the snapshot says so.
+    session = the_session(p)
+    assert (session.status, session.phase, session.phase_ends_at) == (
+        "open",
+        "waiting",
+        None,
+    )
+    assert session.version == version + 1
+    [state] = [e[1] for e in ana_heard if e[0] == "session_state"]
+    assert state["phase_ends_at"] is None
+    assert {x["user_id"]: x["online"] for x in state["participants"]} == {
+        ana.id: True,
+        ben.id: False,
+    }
+
+    # Again: nothing to reap, nothing changes, nobody is told anything.
+    before = snapshot()
+    assert run_job("reap_dead_servers", now) == 0
+    assert snapshot() == before
+    assert received(app, ana_sock) == [] and received(app, cara_sock) == []
+
+    # Five seconds on, the server that beat exactly 20 s before is older than
+    # that: its socket (in no room) is forgotten, and no room hears of it.
+    assert run_job("reap_dead_servers", now + sec(5)) == 1
+    assert "ben-edge" not in sockets() and "edge-1" not in servers()
+    assert received(app, ana_sock) == [] and received(app, cara_sock) == []
+
+
+def test_a_server_counts_as_dead_only_after_the_configured_silence(app, pair):
+    app.config["ALLY_INSTANCE_DEAD_SECONDS"] = 60
+    ana, ben, p = pair()
+    run_job("open_sessions", at(17, 55))
+    session = the_session(p)
+    server(ServerInstance, "quiet", at(17, 58))
+    socket_row("ben-quiet", ben, "quiet", at(17, 56), session.id)
+    socket_row("ana-ghost", ana, "ghost", at(17, 58, 30), session.id)
+
+    # 30 s and 60 s of silence: alive at 60 s (older than, not as old as).
+    assert run_job("reap_dead_servers", at(17, 58, 30)) == 0
+    assert run_job("reap_dead_servers", at(17, 59)) == 0
+    assert set(sockets()) == {"ben-quiet", "ana-ghost"}
+    assert run_job("reap_dead_servers", at(17, 59, 1)) == 1
+    assert set(sockets()) == {"ana-ghost"}
+    assert set(servers()) == set()
+    # A socket of a server that never beat: dead once it is as old as that.
+    assert run_job("reap_dead_servers", at(17, 59, 30)) == 0
+    assert run_job("reap_dead_servers", at(17, 59, 31)) == 1
+    assert sockets() == {}
+    assert run_job("reap_dead_servers", at(18)) == 0
 
 
 # --- the auto-match pool -----------------------------------------------------

@@ -32,6 +32,7 @@ from ally.services import (
     schedule,
 )
 from ally.services.room import clock as room_clock
+from ally.services.room import events as room_events_service
 from ally.services.room import presence
 from tests.conftest import PASSWORD, Browser
 
@@ -274,6 +275,72 @@ def test_both_came_early_is_no_no_show_and_teaching_starts_at_the_start(app):
     assert absences(session) == {ana.id: False, ben.id: False}
 
 
+def extra_at_eight(partnership: Partnership, user: User) -> TeachSession:
+    """An extra session started by `user` at 20:00 (open, waiting)."""
+    session = schedule.create_extra_session(user.id, partnership.id, at(20))
+    assert (session.kind, session.status, session.phase, session.starts_at) == (
+        "extra",
+        "open",
+        "waiting",
+        at(20),
+    )
+    return session
+
+
+def test_an_extra_session_nobody_joined_is_cancelled_not_missed(app):
+    """DESIGN.md §2: only scheduled meetings count against attendance."""
+    ana, ben, p = new_pair()
+    session = extra_at_eight(p, ana)
+    version = session.version
+
+    assert run_job("mark_no_shows", at(20, 9, 59)) == 0
+    assert state(the_session(p)) == ("open", "waiting", 0, None)
+
+    # The job runs late: the end is stamped at 20:10, when it fell due.
+    assert run_job("mark_no_shows", at(20, 10, 30)) == 1
+    session = the_session(p)
+    assert state(session) == ("cancelled", "done", 0, None)
+    assert (session.ended_at, session.started_at) == (at(20, 10), None)
+    assert session.version == version + 1
+    assert absences(session) == {ana.id: False, ben.id: False}
+    assert turn_rows(session) == []
+
+    assert run_job("mark_no_shows", at(21)) == 0
+    assert run_job("advance_phases", at(21)) == 0
+    assert the_session(p).version == version + 1
+
+
+def test_an_extra_session_one_partner_joined_is_missed(app):
+    ana, ben, p = new_pair()
+    session = extra_at_eight(p, ana)
+    came(session, ben, at(20, 1))
+
+    assert run_job("mark_no_shows", at(20, 10)) == 1
+    session = the_session(p)
+    assert state(session) == ("missed", "done", 0, None)
+    assert session.ended_at == at(20, 10)
+    assert absences(session) == {ana.id: True, ben.id: False}
+
+
+def test_a_late_arrival_finds_an_extra_session_nobody_joined_cancelled(
+    app, monkeypatch
+):
+    """No job ran: the arrival's own event applies the no-show first, as
+    cancelled, and the late arrival is not recorded as having joined."""
+    monkeypatch.setattr(room_events_service, "enter_session_room", lambda *a: None)
+    ana, ben, p = new_pair()
+    session_id = extra_at_eight(p, ana).id
+    presence.register_socket("sid-ben", ben.id, ben.auth_version, "test", at(20))
+    ack = room.join(ben.id, session_id, "sid-ben", at(20, 10, 5))
+    assert (ack["status"], ack["phase"]) == ("cancelled", "done")
+    session = the_session(p)
+    assert (session.status, session.ended_at) == ("cancelled", at(20, 10))
+    joined = {x.user_id: x.joined_at for x in session.participants}
+    assert joined == {ana.id: None, ben.id: None}
+    assert absences(session) == {ana.id: False, ben.id: False}
+    assert run_job("mark_no_shows", at(20, 15)) == 0
+
+
 # --- the room clock ----------------------------------------------------------
 
 # deadline -> (status, phase, current_turn, phase_ends_at) once it has passed
@@ -391,7 +458,7 @@ def test_a_short_extra_session_runs_to_completion_by_deadlines_alone(app, monkey
     # socket rows, presence and the both-present rule are the real ones.
     entered: list[tuple[str, int]] = []
     monkeypatch.setattr(
-        room,
+        room_events_service,
         "enter_session_room",
         lambda sid, session_id: entered.append((sid, session_id)),
     )
@@ -437,6 +504,46 @@ def test_a_short_extra_session_runs_to_completion_by_deadlines_alone(app, monkey
     ]
     assert absences(session) == {a: False, b: False}
     assert run_job("advance_phases", t0 + timedelta(hours=1)) == 0
+
+
+def test_a_pause_that_waits_for_the_teacher_ends_at_its_deadline(app):
+    """The listener rated at once, the teacher never said ready: the rating
+    phase runs to its stored deadline, then the next turn starts (rated)."""
+    ana, ben, p = new_pair()
+    both_came_early(p)
+    assert run_job("advance_phases", at(18, 12)) == 1  # rating 0 until 18:15
+    session = the_session(p)
+    listener = session.second_teacher_id
+    room.rate(listener, session.id, 0, 4, None, None, at(18, 12, 30))
+    session = the_session(p)
+    assert state(session) == ("live", "rating", 0, at(18, 15))
+    assert run_job("advance_phases", at(18, 14, 59)) == 0
+    assert run_job("advance_phases", at(18, 15)) == 1
+    session = the_session(p)
+    assert state(session) == ("live", "teaching", 1, at(18, 27))
+    assert turn_rows(session) == hour_turns(session, at(18, 15))
+
+
+def test_a_pause_ended_by_both_moves_the_clock_from_that_instant(app):
+    """Rated at 18:13, ready at 18:14: turn 1 starts at 18:14 and the job
+    moves it on that stored deadline (18:26), not on the hour's plan."""
+    ana, ben, p = new_pair()
+    both_came_early(p)
+    assert run_job("advance_phases", at(18, 12)) == 1
+    session = the_session(p)
+    teacher, listener = session.first_teacher_id, session.second_teacher_id
+    room.rate(listener, session.id, 0, 4, None, None, at(18, 13))
+    assert state(the_session(p)) == ("live", "rating", 0, at(18, 15))
+    room.ready(teacher, session.id, 0, at(18, 14))
+    session = the_session(p)
+    assert state(session) == ("live", "teaching", 1, at(18, 26))
+    assert turn_rows(session) == [
+        (0, teacher, listener, at(18), at(18, 12), at(18, 14), at(18, 14)),
+        (1, listener, teacher, at(18, 14), at(18, 26), None, None),
+    ]
+    assert run_job("advance_phases", at(18, 25, 59)) == 0
+    assert run_job("advance_phases", at(18, 26)) == 1
+    assert state(the_session(p)) == ("live", "rating", 1, at(18, 29))
 
 
 # --- compare-and-set: racing writers -----------------------------------------

@@ -4,25 +4,33 @@ A Hypothesis state machine drives one teach session through the service layer
 (`ally.services.room`) with random events from random actors: the session's
 two partners (by name, or by their role in the turn in play) and an outsider
 (a third user with a partnership of their own). Events: join, leave,
-set_topic, signal, finish_turn, rate, summary, self_rate, well-formed or with
-one malformed field. Every event gets a controlled `now` that never goes back;
-the clock moves by ticks and jumps to just before / at / after the next
-deadline, and the server's jobs (`advance_phases`, `mark_no_shows`,
-`open_sessions`) run at random moments. A `play_along` rule does what the room
-waits for, by the right person, so that sessions also get to their end.
+set_topic, signal (through the socket's fast path, whose ack waits for the
+batch commit, or the ORM route), finish_turn, rate, summary, self_rate,
+ready, well-formed or with one malformed field. Every event gets a
+controlled `now` that never goes back; the clock moves by ticks and jumps to
+just before / at / after the next deadline, and the server's jobs
+(`advance_phases`, `mark_no_shows`, `open_sessions`) run at random moments.
+A `play_along` rule does what the room waits for, by the right person, so
+that sessions also get to their end.
 
 Beside the app runs a small reference model: which phase the room is in,
 which deadlines passed, who may do what, what each row must hold. It follows
 DESIGN.md; where the design is silent it follows the services' documented
 choices (the teacher may write the summary and rate themselves for the whole
-rating time of their turn, even after the listener rated; `set_topic` names
-the current or next turn not taught yet; a no-show is applied by every event
-as well as by its job, see EVENTS_APPLY_NO_SHOW). Every event's outcome is
+rating time of their turn, even after the pause ended; `set_topic` names
+the current or next turn not taught yet, and a prepared topic is the
+teacher's first turn's only; the rating pause ends when the listener rated
+and the teacher is ready, by `ready` or by a first self-rating given in the
+pause, or at its deadline; a no-show is applied by every event as well as by
+its job, see EVENTS_APPLY_NO_SHOW, and ends an extra session nobody ever
+joined as cancelled). Every event's outcome is
 checked against the model, and after every event the database is checked
 against the model and against invariants that need no model:
 
 - at most one Rating per turn, by that turn's listener for that turn's
-  teacher, given after its teaching ended, within its rating time;
+  teacher, given after its teaching ended, within its rating phase; the
+  teacher's ready mark likewise; a pause that ended before its deadline ended
+  when the second of the two came;
 - status, phase and turn only move forward (never back, never past `turns`),
   `version` grows on every change of the room's state, a finished session
   never changes again, and `completed` comes exactly when the last turn's
@@ -32,11 +40,17 @@ against the model and against invariants that need no model:
   and a refused event writes nothing (every table an event writes is compared
   before and after; only the deadlines already passed may have been applied,
   as the clock would have);
-- signals exist only for turns while they were taught, by their listener;
+- signals exist only for turns while they were taught, by their listener,
+  and an acknowledged signal is in the database when its ack returns;
 - turn instants are consistent: started <= teaching end <= rating end ==
   ended, and each turn starts when the one before it ended;
 - each partner's review figures, kept between requests, equal the figures
-  computed afresh (a kept value is never stale).
+  computed afresh (a kept value is never stale);
+- the snapshot (DESIGN.md §6), built afresh after every change and carried
+  by acks, says what the model says: status, phase, turn, who is online,
+  who the pause still waits for (`reflecting`), the turn each partner may
+  name a topic for (`topic_turns`), and per turn its id, topic, instants,
+  `rated`, `teacher_ready`, `reflection_ends_at` and the figures.
 
 When an event is wrong in more than one way (the listener finishing a turn
 that is not being taught), any of the applicable refusals is accepted: the
@@ -114,6 +128,7 @@ from ally.services.errors import (
     WrongPhase,
 )
 from ally.services.room import signals as room_signals
+from ally.services.room import snapshots as room_snapshots
 from tests.conftest import PASSWORD, base_config
 
 LONDON = "Europe/London"
@@ -199,6 +214,9 @@ class TurnModel:
     summary: str | None = None
     summary_at: datetime | None = None
     self_simplicity: int | None = None
+    # When the teacher was first done reflecting in the pause (ready, or a
+    # first self-rating given in it).
+    ready: datetime | None = None
     # (simplicity, note, jargon, rater, created_at)
     rating: tuple[int, str, tuple[str, ...], str, datetime] | None = None
     signals: list[tuple[datetime, str, str | None, str]] = field(default_factory=list)
@@ -213,6 +231,7 @@ class Model:
     turns: int
     teach: timedelta
     rate: timedelta
+    kind: str = "scheduled"  # or "extra"
     phase: str = "waiting"
     turn: int = 0
     phase_ends_at: datetime | None = None
@@ -266,7 +285,9 @@ class Model:
         self.phase_ends_at = at + self.teach
         row = self.rows[index]
         row.exists, row.started, row.teach_ends = True, at, at + self.teach
-        if not row.topic:
+        if not row.topic and index < 2:
+            # A prepared topic is the teacher's first turn's only; a later
+            # turn starts without one unless it was named for it.
             row.topic = self.planned[self.teacher(index)]
         if index == 0:
             self.started_at = at
@@ -328,15 +349,45 @@ class Model:
             self.phase_ends_at = None
 
     def no_show(self, now: datetime) -> bool:
-        """Still waiting for someone 10 minutes after the start: missed."""
+        """Still waiting for someone 10 minutes after the start: missed; an
+        extra session nobody ever joined: cancelled (attendance untouched)."""
         if self.no_show_due(now):
+            counts = self.kind != "extra" or any(
+                self.joined[actor] is not None for actor in PARTNERS
+            )
             # Stamped when it fell due, like every deadline (not when noticed).
-            self.status, self.phase = "missed", "done"
+            self.status, self.phase = ("missed" if counts else "cancelled"), "done"
             self.ended_at = self.starts_at + GRACE
-            for actor in PARTNERS:
-                self.absent[actor] = self.joined[actor] is None
+            if counts:
+                for actor in PARTNERS:
+                    self.absent[actor] = self.joined[actor] is None
             return True
         return False
+
+    def in_pause_of(self, index: int) -> bool:
+        """That turn's rating phase (the pause) is on now."""
+        return self.status == "live" and self.phase == "rating" and self.turn == index
+
+    def pause_done(self, index: int, now: datetime) -> bool:
+        """The listener rated and the teacher is ready: the pause ends now."""
+        row = self.rows[index]
+        if self.in_pause_of(index) and row.rating and row.ready:
+            self.end_rating(now)
+            return True
+        return False
+
+    def topic_turn(self, actor: str) -> int | None:
+        """The turn the actor may name a topic for now (None: none)."""
+        return None if self.over else self.topic_target(actor)[1]
+
+    def reflecting(self) -> list[str]:
+        """Who the pause still waits for: the teacher, then the listener."""
+        if not (self.status == "live" and self.phase == "rating"):
+            return []
+        row = self.rows[self.turn]
+        teacher = self.teacher(self.turn)
+        listener = PARTNERS[1 - PARTNERS.index(teacher)]
+        return [teacher] * (row.ready is None) + [listener] * (row.rating is None)
 
     def open_room(self, now: datetime) -> None:
         if self.status == "scheduled" and now >= self.starts_at - OPENS:
@@ -402,9 +453,10 @@ class DbState:
             self.sockets,
             self.notifications,
             {
-                i: (t["summary"], t["self_simplicity"])
+                i: (t["summary"], t["self_simplicity"], t["teacher_ready_at"])
                 for i, t in self.turns.items()
-                if (t["summary"], t["self_simplicity"]) != (None, None)
+                if (t["summary"], t["self_simplicity"], t["teacher_ready_at"])
+                != (None, None, None)
             },
         )
 
@@ -545,7 +597,20 @@ def check_invariants(state: DbState, previous: DbState | None) -> None:
         assert (r["rater_id"], r["teacher_id"]) == (t["listener_id"], t["teacher_id"])
         assert 1 <= r["simplicity"] <= 5, r
         assert t["rating_ends_at"] is not None, (r, t)  # its teaching had ended
-        assert t["teach_ends_at"] <= r["created_at"] == t["ended_at"], (r, t)
+        # Within its rating phase (the pause may have waited for the teacher).
+        assert t["teach_ends_at"] <= r["created_at"] <= t["rating_ends_at"], (r, t)
+
+    # The teacher's ready mark: within that turn's rating phase. A pause that
+    # ended before its deadline ended when the second of the two came.
+    rating_at = {r["turn_id"]: r["created_at"] for r in state.ratings}
+    for t in turns.values():
+        ready = t["teacher_ready_at"]
+        if ready is not None:
+            assert t["rating_ends_at"] is not None, t
+            assert t["teach_ends_at"] <= ready <= t["rating_ends_at"], t
+        if t["ended_at"] is not None and t["ended_at"] < t["teach_ends_at"] + rate:
+            assert ready is not None and t["id"] in rating_at, (t, state.ratings)
+            assert max(ready, rating_at[t["id"]]) == t["ended_at"], t
 
     # Signals: by the listener, while that turn was being taught.
     for g in state.signals:
@@ -606,6 +671,8 @@ class Population:
     tokens: dict[int, str]
 
 
+# How a signal is sent: the socket's fast path (group commit), or the ORM route.
+ROUTES = st.sampled_from(["socket", "socket", "orm"])
 # Who acts: a partner by name, or by role in the turn in play, or the outsider.
 ACTOR = st.sampled_from(("first", "second", "teacher", "listener", "outsider"))
 # Well-formed payloads (the `malformed` rule sends the others). Few values, so
@@ -638,6 +705,7 @@ MALFORMED = (
     + [("summary", "text", v) for v in ["", "  ", None, "s" * 601, 1]]
     + [("self_rate", "turn", v) for v in BAD_TURNS]
     + [("self_rate", "simplicity", v) for v in BAD_SIMPLICITY]
+    + [("ready", "turn", v) for v in BAD_TURNS]
 )
 WELL_FORMED = {
     "set_topic": {"title": "Renin-angiotensin system"},
@@ -645,6 +713,18 @@ WELL_FORMED = {
     "rate": {"turn": "current", "simplicity": 3, "note": None, "jargon": None},
     "summary": {"turn": "previous", "text": "The kidney senses low pressure."},
     "self_rate": {"turn": "current", "simplicity": 3},
+    "ready": {"turn": "current"},
+}
+# What play_along draws (see its table).
+PLAY_ALONG = {
+    "way": st.sampled_from(["main", "main", "aside", "other", "extra"]),
+    "simplicity": SIMPLICITY,
+    "note": NOTES,
+    "jargon": JARGON,
+    "kind": KIND_VALUES,
+    "word": WORDS,
+    "text": SUMMARIES,
+    "burst": st.sampled_from([1, 10]),
 }
 CLOCK_MOVES = st.one_of(
     st.tuples(st.just("deadline"), st.sampled_from([0, -1, -0.5, 0.5, 1, 10])),
@@ -664,12 +744,14 @@ class RoomMachine(RuleBasedStateMachine):
         path = workdir / f"room-{next(_numbers)}.db"
         shutil.copy(population.path, path)
         self.db_path = path
-        self.app: Flask = create_app(base_config(path))
+        # Signals are committed in batches every few milliseconds (the ack
+        # waits for its batch): short here, so the run spends no time idle.
+        self.app: Flask = create_app({**base_config(path), "ALLY_SIGNAL_FLUSH_MS": 2})
         self.context = self.app.app_context()
         self.context.push()
         # The signal rate limit reads time.monotonic(): use the test's clock.
-        self.saved_time = room.time
-        room.time = SimpleNamespace(monotonic=self.monotonic)
+        self.saved_time = room_signals.time
+        room_signals.time = SimpleNamespace(monotonic=self.monotonic)
         room_signals._buckets.clear()
         self.clients = [
             socketio.test_client(self.app, auth={"token": population.tokens[user]})
@@ -690,7 +772,7 @@ class RoomMachine(RuleBasedStateMachine):
         return (self.now - BASE).total_seconds()
 
     def teardown(self) -> None:
-        room.time = self.saved_time
+        room_signals.time = self.saved_time
         room_signals._buckets.clear()
         db.session.rollback()
         # Forget the sockets first, so closing them changes nothing.
@@ -751,7 +833,9 @@ class RoomMachine(RuleBasedStateMachine):
             turns=session.turns,
             teach=sec(session.teach_seconds),
             rate=sec(session.rate_seconds),
+            kind=session.kind,
         )
+        assert session.kind == kind
         assert session.phase == "waiting" and session.status in ("scheduled", "open")
         self.previous = self.state()
         check_invariants(self.previous, None)
@@ -767,12 +851,15 @@ class RoomMachine(RuleBasedStateMachine):
         name: str,
         call: Callable[[int], Any],
         expect: Callable[[], tuple[set[type], Callable[[Any], None]]],
+        *,
+        settles: bool = True,
     ) -> None:
         """Run an event; compare its outcome with the model's expectation.
 
         expect() runs after the model applied the passed deadlines (a
-        participant's event does that first); it returns the refusals that
-        apply (empty: the event must succeed) and what a success changes.
+        participant's event does that first, unless `settles` is False: an
+        event that is a no-op); it returns the refusals that apply (empty:
+        the event must succeed) and what a success changes.
         """
         model = self.model
         before = self.state()
@@ -781,7 +868,8 @@ class RoomMachine(RuleBasedStateMachine):
             codes: set[type] = {NotFound}
             on_success: Callable[[Any], None] = lambda _: None  # noqa: E731
         else:
-            model.before_event(self.now)
+            if settles:
+                model.before_event(self.now)
             codes, on_success = expect()
         try:
             result = call(self.users[actor])
@@ -813,13 +901,14 @@ class RoomMachine(RuleBasedStateMachine):
         self.database_keeps_the_rules()
 
     def snapshot_matches(self, ack: dict[str, Any]) -> None:
-        state = self.state().session
-        assert (ack["status"], ack["phase"], ack["turn"], ack["version"]) == (
-            state["status"],
-            state["phase"],
-            state["current_turn"],
-            state["version"],
+        """A snapshot an ack carries: the room as stored now, and as modelled
+        (the model has applied the event's success already)."""
+        state = self.state()
+        assert (
+            ack
+            == room_snapshots.snapshots([self.session_id], self.now)[self.session_id]
         )
+        self.snapshot_says_what_the_model_says(ack, state)
 
     # events
 
@@ -849,6 +938,10 @@ class RoomMachine(RuleBasedStateMachine):
         )
 
     def leave(self, actor: str) -> None:
+        """Leaving a room the socket is not in is a no-op: it changes nothing,
+        not even the clock (the services answer it before settling; the next
+        event or job stamps every passed deadline at its own instant)."""
+
         def expect():
             def success(_):
                 self.model.present.discard(actor)
@@ -857,12 +950,17 @@ class RoomMachine(RuleBasedStateMachine):
             return set(), success
 
         sid = self.sids[self.users[actor]]
+        in_room = actor in self.model.present
+        before = self.state()
         self.perform(
             actor,
             "leave",
             lambda user: room.leave(user, self.session_id, sid, self.now),
             expect,
+            settles=in_room,
         )
+        if not in_room and actor != "outsider":
+            assert self.state() == before  # nothing at all was written
 
     @rule(actor=ACTOR, title=TITLES)
     def set_topic(self, actor: str, title: Any) -> None:
@@ -886,7 +984,8 @@ class RoomMachine(RuleBasedStateMachine):
                 assert answer == {"turn": target, "topic": clean}
                 row = m.rows[target]
                 row.exists, row.topic = True, clean
-                m.planned[actor] = clean
+                if target < 2:  # the session page's topic: the first turn's
+                    m.planned[actor] = clean
 
             return codes, success
 
@@ -901,8 +1000,11 @@ class RoomMachine(RuleBasedStateMachine):
         actor=ACTOR,
         kind=KIND_VALUES,
         word=WORDS,
+        route=ROUTES,
     )
-    def signal(self, actor: str, kind: Any, word: Any) -> None:
+    def signal(self, actor: str, kind: Any, word: Any, route: str = "socket") -> None:
+        """A listener's signal. Through the socket's fast path the ack comes
+        once the batch holding it is committed: the next read must find it."""
         actor = self.who(actor)
 
         def expect():
@@ -927,12 +1029,13 @@ class RoomMachine(RuleBasedStateMachine):
 
             return codes, success
 
-        self.perform(
-            actor,
-            "signal",
-            lambda user: room.signal(user, self.session_id, kind, word, self.now),
-            expect,
-        )
+        def call(user: int) -> Any:
+            if route == "orm":
+                return room.signal(user, self.session_id, kind, word, self.now)
+            sid = self.sids[user]
+            return room.send_signal(sid, self.session_id, kind, word, self.now)
+
+        self.perform(actor, "signal", call, expect)
 
     @rule(actor=ACTOR)
     def finish_turn(self, actor: str) -> None:
@@ -998,7 +1101,8 @@ class RoomMachine(RuleBasedStateMachine):
                 }
                 if row.rating is None:  # else: the same rating again, nothing new
                     row.rating = (*given, actor, self.now)
-                    m.end_rating(self.now)
+                    # The pause ends too if the teacher is ready, else waits.
+                    self.pause_ended_by(m.pause_done(turn, self.now), "rate")
 
             return codes, success
 
@@ -1068,6 +1172,11 @@ class RoomMachine(RuleBasedStateMachine):
             if row.self_simplicity is not None:
                 if simplicity_ok(simplicity) and simplicity != row.self_simplicity:
                     codes.add(AlreadyRated)
+            elif row.ready is not None:
+                # Said done: the partner's rating may be showing, so a
+                # self-rating would no longer come before seeing it.
+                codes.add(WrongPhase)
+                self.seen[("pause", "self_rate after ready")] += 1
             else:
                 teaching_it = m.phase == "teaching" and m.turn == turn
                 if not teaching_it and not m.in_rating_time(turn, self.now):
@@ -1079,7 +1188,13 @@ class RoomMachine(RuleBasedStateMachine):
                     "turn": turn,
                     "simplicity": simplicity,
                 }
+                if row.self_simplicity is not None:
+                    return  # the same again: nothing new (not a ready mark)
                 row.self_simplicity = simplicity
+                if m.in_pause_of(turn):
+                    # A self-rating given in the pause says the teacher is ready.
+                    row.ready = self.now
+                    self.pause_ended_by(m.pause_done(turn, self.now), "self_rate")
 
             return codes, success
 
@@ -1091,6 +1206,51 @@ class RoomMachine(RuleBasedStateMachine):
             ),
             expect,
         )
+
+    @rule(actor=ACTOR, turn=TURNS)
+    def ready(self, actor: str, turn: Any) -> None:
+        """The teacher is done reflecting: in that turn's pause only (said
+        again, at any time, it is fine and changes nothing)."""
+        actor = self.who(actor)
+        turn = self.turn_value(turn)
+
+        def expect():
+            m = self.model
+            if not whole(turn) or not 0 <= turn < m.turns:
+                return {Invalid}, None
+            codes: set[type] = set()
+            if m.role(actor, turn) != "teacher":
+                codes.add(Forbidden)
+            row = m.rows[turn]
+            if row.ready is None and not m.in_pause_of(turn):
+                codes.add(WrongPhase)
+
+            def success(answer):
+                said_before = row.ready is not None
+                assert {k: answer[k] for k in ("session_id", "turn")} == {
+                    "session_id": self.session_id,
+                    "turn": turn,
+                }
+                if said_before:
+                    assert set(answer) == {"session_id", "turn"}
+                    return
+                row.ready = self.now
+                self.pause_ended_by(m.pause_done(turn, self.now), "ready")
+                self.snapshot_matches(answer["state"])
+
+            return codes, success
+
+        self.perform(
+            actor,
+            "ready",
+            lambda user: room.ready(user, self.session_id, turn, self.now),
+            expect,
+        )
+
+    def pause_ended_by(self, ended: bool, event: str) -> None:
+        """Tally a pause ended early, by the second of the two (`event`)."""
+        if ended:
+            self.seen[("pause", f"ended by {event}")] += 1
 
     def who(self, actor: str) -> str:
         """'teacher' / 'listener': whoever has that role in the turn in play."""
@@ -1118,16 +1278,7 @@ class RoomMachine(RuleBasedStateMachine):
         event, name, value = case
         getattr(self, event)(actor, **{**WELL_FORMED[event], name: value})
 
-    @rule(
-        way=st.sampled_from(["main", "main", "aside", "other", "extra"]),
-        simplicity=SIMPLICITY,
-        note=NOTES,
-        jargon=JARGON,
-        kind=KIND_VALUES,
-        word=WORDS,
-        text=SUMMARIES,
-        burst=st.sampled_from([1, 10]),
-    )
+    @rule(**PLAY_ALONG)
     def play_along(self, way, simplicity, note, jargon, kind, word, text, burst):
         """What the room waits for, by the right person, so sessions get done.
 
@@ -1139,7 +1290,9 @@ class RoomMachine(RuleBasedStateMachine):
         |          | finishes       | signals, 1 or  | turn rated     | a topic   |
         |          |                | 10 at once     | again          |           |
         | rating   | the listener   | the teacher's  | the teacher    | teacher:  |
-        |          | rates          | summary        | rates self     | a topic   |
+        |          | rates, then    | summary        | rates self     | ready,    |
+        |          | the teacher is |                | (ready)        | then a    |
+        |          | ready          |                |                | topic     |
         | over     | a summary      | a topic        | the rating again          |
         """
         m = self.model
@@ -1176,14 +1329,24 @@ class RoomMachine(RuleBasedStateMachine):
                 self.self_rate("teacher", "current", simplicity)
             else:
                 self.set_topic("listener", topic)
-        elif way == "main":
+        elif way == "main" and m.rows[m.turn].rating is None:
             self.rate("listener", "current", simplicity, note, jargon)
+        elif way == "main":
+            self.ready("teacher", "current")
         elif way == "aside":
             self.summary("teacher", "current", text)
         elif way == "other":
             self.self_rate("teacher", "current", simplicity)
+        elif m.rows[m.turn].ready is None:
+            self.ready("teacher", "current")
         else:
             self.set_topic("teacher", topic)
+
+    @rule(**PLAY_ALONG)
+    def play_along_too(self, **drawn: Any) -> None:
+        """play_along again: one rule among a dozen, mostly refused, would
+        leave most sessions waiting; this weighs the room's progress double."""
+        self.play_along(**drawn)
 
     # the clock
 
@@ -1224,7 +1387,7 @@ class RoomMachine(RuleBasedStateMachine):
             assert result == int(m.catch_up(self.now))
         elif job == "mark_no_shows":
             if m.no_show(self.now):
-                self.seen[("session", "missed")] += 1
+                self.seen[("session", m.status)] += 1
         else:
             m.open_room(self.now)
         self.database_keeps_the_rules()
@@ -1248,6 +1411,8 @@ class RoomMachine(RuleBasedStateMachine):
             return  # nothing was written since the last check
         check_invariants(state, self.previous)
         self.matches_model(state)
+        fresh = room_snapshots.snapshots([self.session_id], self.now)
+        self.snapshot_says_what_the_model_says(fresh[self.session_id], state)
         if self.previous and self.previous.session["status"] != "completed":
             if state.session["status"] == "completed":
                 self.seen[("session", "completed")] += 1
@@ -1286,6 +1451,7 @@ class RoomMachine(RuleBasedStateMachine):
                 stored["summary"],
                 stored["summary_at"],
                 stored["self_simplicity"],
+                stored["teacher_ready_at"],
             ) == (
                 row.topic,
                 row.started,
@@ -1295,6 +1461,7 @@ class RoomMachine(RuleBasedStateMachine):
                 row.summary,
                 row.summary_at,
                 row.self_simplicity,
+                row.ready,
             ), (row, stored)
             ratings = [
                 (
@@ -1324,6 +1491,78 @@ class RoomMachine(RuleBasedStateMachine):
         for actor, user in self.users.items():
             in_room = self.session_id if actor in m.present else None
             assert state.sockets[self.sids[user]] == in_room, actor
+
+    def snapshot_says_what_the_model_says(
+        self, snap: dict[str, Any], state: DbState
+    ) -> None:
+        """The snapshot (DESIGN.md §6 and its additive fields) against the model."""
+        m, s, users = self.model, state.session, self.users
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        assert (
+            snap["session_id"],
+            snap["status"],
+            snap["phase"],
+            snap["turn"],
+            snap["version"],
+            snap["phase_ends_at"],
+            snap["starts_at"],
+            snap["turns_total"],
+        ) == (
+            self.session_id,
+            m.status,
+            m.phase,
+            m.turn,
+            s["version"],
+            iso(m.phase_ends_at),
+            iso(m.starts_at),
+            m.turns,
+        ), snap
+        assert snap["participants"] == [
+            {
+                "user_id": users[a],
+                "display_name": snap["participants"][i]["display_name"],
+                "online": a in m.present,
+            }
+            for i, a in enumerate(PARTNERS)
+        ], snap["participants"]
+        # Who the pause still waits for, and who may name which turn's topic.
+        assert snap["reflecting"] == [users[a] for a in m.reflecting()], (
+            snap["reflecting"],
+            m,
+        )
+        assert snap["topic_turns"] == {
+            str(users[a]): m.topic_turn(a) for a in PARTNERS
+        }, (snap["topic_turns"], m)
+        assert [t["index"] for t in snap["turns"]] == list(range(m.turns))
+        for shown, row in zip(snap["turns"], m.rows, strict=True):
+            stored = state.turns.get(row.index)
+            teacher = m.teacher(row.index)
+            listener = PARTNERS[1 - PARTNERS.index(teacher)]
+            kinds = Counter(kind for _, kind, _, _ in row.signals)
+            expected = {
+                "id": stored["id"] if stored else None,
+                "index": row.index,
+                "teacher_id": users[teacher],
+                "listener_id": users[listener],
+                "topic": row.topic if row.exists else None,
+                "started_at": iso(row.started),
+                "teach_ends_at": iso(row.teach_ends if row.started else None),
+                "rating_ends_at": iso(row.rating_ends),
+                "ended_at": iso(row.ended),
+                "simplicity": row.rating[0] if row.rating else None,
+                "summary": row.summary,
+                "self_simplicity": row.self_simplicity if row.ended else None,
+                "signals": dict(kinds),
+                "rated": row.rating is not None,
+                "teacher_ready": row.ready is not None,
+                "reflection_ends_at": (
+                    iso(row.teach_ends + m.rate) if row.teaching_over else None
+                ),
+            }
+            assert shown == expected, (shown, expected)
 
 
 _numbers = count()
@@ -1369,6 +1608,11 @@ RANDOM_RUN_REACHES = [
     ("rate", "ok"),
     ("finish_turn", "ok"),
     ("signal", "ok"),
+    ("ready", "ok"),
+    ("self_rate", "ok"),
+    ("pause", "ended by rate"),
+    ("pause", "ended by ready"),
+    ("pause", "self_rate after ready"),
     ("session", "completed"),
 ]
 REFUSALS = ("NotFound", "Forbidden", "WrongPhase", "Invalid")
@@ -1400,7 +1644,11 @@ class Tour:
     def __call__(self, outcome: tuple[str, str], event: str, *args: Any) -> None:
         before = Counter(self.seen)
         getattr(self.machine, event)(*args)
-        fresh = {k: n for k, n in (self.seen - before).items() if k[0] != "clock"}
+        fresh = {
+            k: n
+            for k, n in (self.seen - before).items()
+            if k[0] not in ("clock", "pause", "session")
+        }
         assert fresh == {outcome: 1}, (event, args, fresh)
 
 
@@ -1408,8 +1656,9 @@ def test_a_tour_through_every_outcome_keeps_the_invariants(
     population: Population, tmp_path: Path
 ) -> None:
     """Every refusal and success of the protocol once, on one 2-turn session
-    (60 s teaching, 30 s rating) and one missed session, under the same model
-    and invariant checks as the random run."""
+    (60 s teaching, 30 s rating), one missed session and one extra session
+    nobody joined (cancelled), under the same model and invariant checks as
+    the random run."""
     topic, says = "Renin-angiotensin system", "The kidney senses low pressure."
     tour = Tour(population, tmp_path)
     m = tour.machine
@@ -1420,6 +1669,8 @@ def test_a_tour_through_every_outcome_keeps_the_invariants(
         tour(("set_topic", "Invalid"), "set_topic", "first", "   ")
         tour(("finish_turn", "WrongPhase"), "finish_turn", "first")
         tour(("signal", "WrongPhase"), "signal", "second", "lost", None)
+        tour(("self_rate", "WrongPhase"), "self_rate", "first", 0, 3)
+        tour(("ready", "WrongPhase"), "ready", "first", 0)
         tour(("join", "ok"), "join", "first")
         tour(("leave", "ok"), "leave", "first")
         tour(("leave", "NotFound"), "leave", "outsider")
@@ -1429,13 +1680,12 @@ def test_a_tour_through_every_outcome_keeps_the_invariants(
         tour(("finish_turn", "Forbidden"), "finish_turn", "second")
         tour(("signal", "Forbidden"), "signal", "first", "lost", None)
         tour(("signal", "Invalid"), "signal", "second", "shout", None)
-        for _ in range(8):  # a burst of 8 at one instant, then refused
-            tour(("signal", "ok"), "signal", "second", "jargon", "natriuresis")
+        for route in ["socket"] * 6 + ["orm"] * 2:  # 8 at one instant, then refused
+            tour(("signal", "ok"), "signal", "second", "jargon", "natriuresis", route)
         tour(("signal", "RateLimited"), "signal", "second", "lost", None)
-        tour(("self_rate", "ok"), "self_rate", "first", 0, 4)
-        tour(("self_rate", "AlreadyRated"), "self_rate", "first", 0, 5)
         tour(("rate", "WrongPhase"), "rate", "second", 0, 3, None, None)
         tour(("summary", "WrongPhase"), "summary", "first", 0, says)
+        tour(("ready", "WrongPhase"), "ready", "first", 0)
         m.move_clock(("tick", 20))
         tour(("finish_turn", "ok"), "finish_turn", "first")  # rating 0
         tour(("rate", "Forbidden"), "rate", "first", 0, 3, None, None)
@@ -1443,18 +1693,39 @@ def test_a_tour_through_every_outcome_keeps_the_invariants(
         tour(("summary", "Forbidden"), "summary", "second", 0, says)
         tour(("summary", "ok"), "summary", "first", 0, says)
         tour(("rate", "NotFound"), "rate", "outsider", 0, 3, None, None)
+        tour(("ready", "NotFound"), "ready", "outsider", 0)
+        tour(("ready", "Forbidden"), "ready", "second", 0)
+        tour(("ready", "Invalid"), "ready", "first", -1)
+        m.move_clock(("tick", 5))
         tour(("rate", "ok"), "rate", "second", 0, 4, "Lost me", ["renin"])
+        # Rated, but the teacher is still reflecting: the pause goes on.
+        assert (m.model.phase, m.model.turn) == ("rating", 0)
+        assert m.state().session["phase"] == "rating"
+        m.move_clock(("tick", 5))
+        # A self-rating given in the pause is the teacher's "ready": it ends.
+        tour(("self_rate", "ok"), "self_rate", "first", 0, 4)
         assert (m.model.phase, m.model.turn) == ("teaching", 1)
+        assert tour.seen[("pause", "ended by self_rate")] == 1
+        tour(("self_rate", "AlreadyRated"), "self_rate", "first", 0, 5)
+        tour(("ready", "ok"), "ready", "first", 0)  # said already: fine
         again = (" Lost  me ", ["renin", " renin "])  # the same, once folded
         tour(("rate", "ok"), "rate", "second", 0, 4, *again)
         tour(("rate", "AlreadyRated"), "rate", "second", 0, 2, None, None)
         tour(("set_topic", "Forbidden"), "set_topic", "first", topic)
+        tour(("self_rate", "ok"), "self_rate", "second", 1, 3)  # while teaching
         m.clock(("deadline", 0), True)  # teaching 1 ends on its deadline
+        # Self-rated while teaching is not ready: the pause waits for "ready".
+        assert m.model.reflecting() == ["second", "first"]
+        tour(("ready", "Forbidden"), "ready", "first", 1)
+        tour(("ready", "ok"), "ready", "second", 1)
+        assert m.model.reflecting() == ["first"]
+        assert m.model.phase == "rating"
         m.clock(("deadline", 0.5), True)  # rating 1 ends unrated: completed
         assert m.model.status == "completed" and m.seen[("session", "completed")]
         tour(("set_topic", "WrongPhase"), "set_topic", "second", topic)
         tour(("summary", "WrongPhase"), "summary", "second", 1, says)
-        tour(("self_rate", "WrongPhase"), "self_rate", "second", 1, 3)
+        tour(("self_rate", "AlreadyRated"), "self_rate", "second", 1, 5)
+        tour(("rate", "WrongPhase"), "rate", "first", 1, 3, None, None)
         # And in the rows themselves: one rating, on turn 0; 8 signals on it.
         stored = m.state()
         assert [(r["simplicity"], r["note"], r["jargon"]) for r in stored.ratings] == [
@@ -1466,6 +1737,12 @@ def test_a_tour_through_every_outcome_keeps_the_invariants(
             says,
             4,
         )
+        # Turn 0's pause ended at the self-rating, 10 s after teaching ended.
+        t0 = stored.turns[0]
+        assert t0["ended_at"] == t0["teach_ends_at"] + sec(10)
+        assert t0["teacher_ready_at"] == t0["ended_at"]
+        assert stored.turns[1]["self_simplicity"] == 3
+        assert stored.turns[1]["teacher_ready_at"] is not None
     finally:
         m.teardown()
 
@@ -1480,6 +1757,27 @@ def test_a_tour_through_every_outcome_keeps_the_invariants(
         )
         assert tour.seen[("session", "missed")] == 1
         tour(("join", "ok"), "join", "second")  # any time, but not attendance
+    finally:
+        m.teardown()
+
+    tour = Tour(population, tmp_path)
+    m = tour.machine
+    try:
+        m.create_session("extra", 20, 2, 60, 30, ())  # 17:50, nobody ever comes
+        tour(("set_topic", "ok"), "set_topic", "first", topic)
+        m.clock(("deadline", 0), True)  # 18:00: cancelled, not missed
+        assert (m.model.status, m.model.absent) == (
+            "cancelled",
+            {"first": False, "second": False},
+        )
+        assert tour.seen[("session", "cancelled")] == 1
+        stored = m.state().session
+        assert (stored["status"], stored["ended_at"]) == (
+            "cancelled",
+            m.model.starts_at + GRACE,
+        )
+        tour(("join", "ok"), "join", "second")  # not recorded as joined
+        tour(("set_topic", "WrongPhase"), "set_topic", "first", topic)
     finally:
         m.teardown()
 

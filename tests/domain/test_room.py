@@ -27,7 +27,10 @@ from ally.domain.room import (
     open_room,
     rated,
     role_of,
+    settle,
     someone_left,
+    teacher_ready,
+    topic_turn,
 )
 
 START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
@@ -236,54 +239,146 @@ def test_finish_turn_ends_teaching_now(turn):
     assert steps == [Step("teaching_ended", turn, now)]
 
 
-@pytest.mark.parametrize(
-    ("turn", "turns", "after", "steps"),
-    [
-        pytest.param(
-            0,
-            4,
-            teaching(1, START + sec(500 + TEACH)),
-            [
-                Step("rating_ended", 0, START + sec(500)),
-                Step("teaching_started", 1, START + sec(500)),
-            ],
-            id="next-turn-starts-at-once",
-        ),
-        pytest.param(
-            2,
-            4,
-            teaching(3, START + sec(500 + TEACH)),
-            [
-                Step("rating_ended", 2, START + sec(500)),
-                Step("teaching_started", 3, START + sec(500)),
-            ],
-            id="to-the-last-turn",
-        ),
-        pytest.param(
-            3,
-            4,
-            make_room(status="completed", phase="done", turn=4),
-            [
-                Step("rating_ended", 3, START + sec(500)),
-                Step("completed", 4, START + sec(500)),
-            ],
-            id="last-rating-completes",
-        ),
-        pytest.param(
-            1,
-            2,
-            make_room(status="completed", phase="done", turn=2, turns=2),
-            [
-                Step("rating_ended", 1, START + sec(500)),
-                Step("completed", 2, START + sec(500)),
-            ],
-            id="two-turns",
-        ),
-    ],
-)
-def test_rated(turn, turns, after, steps):
+# The pause's end, by turn: (turn, turns, the room after it, its steps at `t`).
+PAUSE_ENDS = [
+    pytest.param(
+        0,
+        4,
+        teaching(1, START + sec(500 + TEACH)),
+        [
+            Step("rating_ended", 0, START + sec(500)),
+            Step("teaching_started", 1, START + sec(500)),
+        ],
+        id="next-turn-starts-at-once",
+    ),
+    pytest.param(
+        2,
+        4,
+        teaching(3, START + sec(500 + TEACH)),
+        [
+            Step("rating_ended", 2, START + sec(500)),
+            Step("teaching_started", 3, START + sec(500)),
+        ],
+        id="to-the-last-turn",
+    ),
+    pytest.param(
+        3,
+        4,
+        make_room(status="completed", phase="done", turn=4),
+        [
+            Step("rating_ended", 3, START + sec(500)),
+            Step("completed", 4, START + sec(500)),
+        ],
+        id="last-rating-completes",
+    ),
+    pytest.param(
+        1,
+        2,
+        make_room(status="completed", phase="done", turn=2, turns=2),
+        [
+            Step("rating_ended", 1, START + sec(500)),
+            Step("completed", 2, START + sec(500)),
+        ],
+        id="two-turns",
+    ),
+    pytest.param(
+        5,
+        6,
+        make_room(status="completed", phase="done", turn=6, turns=6),
+        [
+            Step("rating_ended", 5, START + sec(500)),
+            Step("completed", 6, START + sec(500)),
+        ],
+        id="six-turns",
+    ),
+]
+
+
+@pytest.mark.parametrize(("turn", "turns", "after", "steps"), PAUSE_ENDS)
+def test_rated_when_the_teacher_is_ready_ends_the_pause(turn, turns, after, steps):
     before = rating(turn, START + sec(600), turns=turns)
-    assert rated(before, START + sec(500)) == (replace(after, turns=turns), steps)
+    t = START + sec(500)
+    assert rated(before, t, teacher_ready=True) == (
+        replace(after, turns=turns),
+        [Step("listener_rated", turn, t), *steps],
+    )
+
+
+@pytest.mark.parametrize(("turn", "turns", "after", "steps"), PAUSE_ENDS)
+def test_teacher_ready_after_the_rating_ends_the_pause(turn, turns, after, steps):
+    before = rating(turn, START + sec(600), turns=turns)
+    t = START + sec(500)
+    assert teacher_ready(before, t, listener_rated=True) == (
+        replace(after, turns=turns),
+        [Step("teacher_ready", turn, t), *steps],
+    )
+
+
+@pytest.mark.parametrize(("turn", "turns"), [(0, 4), (3, 4), (1, 2), (5, 6)])
+def test_either_alone_leaves_the_pause_running(turn, turns):
+    before = rating(turn, START + sec(600), turns=turns)
+    t = START + sec(500)
+    # Nothing but the step: same phase, same deadline (the pause waits on).
+    assert rated(before, t, teacher_ready=False) == (
+        before,
+        [Step("listener_rated", turn, t)],
+    )
+    assert teacher_ready(before, t, listener_rated=False) == (
+        before,
+        [Step("teacher_ready", turn, t)],
+    )
+
+
+@pytest.mark.parametrize(
+    "listener_first", [True, False], ids=["rate-ready", "ready-rate"]
+)
+@pytest.mark.parametrize("turns", [2, 4])
+def test_the_pause_ends_on_the_second_of_the_two_in_either_order(listener_first, turns):
+    """Both orders end the pause at the instant of the second, never the first,
+    and the last turn's pause completes the session."""
+    room = rating(turns - 2, START + sec(900), turns=turns)
+    first_at, second_at = START + sec(800), START + sec(850)
+    if listener_first:
+        room, steps = rated(room, first_at, teacher_ready=False)
+        assert steps == [Step("listener_rated", turns - 2, first_at)]
+        room, steps = teacher_ready(room, second_at, listener_rated=True)
+        assert steps[0] == Step("teacher_ready", turns - 2, second_at)
+    else:
+        room, steps = teacher_ready(room, first_at, listener_rated=False)
+        assert steps == [Step("teacher_ready", turns - 2, first_at)]
+        room, steps = rated(room, second_at, teacher_ready=True)
+        assert steps[0] == Step("listener_rated", turns - 2, second_at)
+    assert steps[1:] == [
+        Step("rating_ended", turns - 2, second_at),
+        Step("teaching_started", turns - 1, second_at),
+    ]
+    assert room == teaching(turns - 1, second_at + sec(TEACH), turns=turns)
+    # The last turn: the same two, the other order, complete the session.
+    room, _ = finish_turn(room, second_at + sec(60))
+    last_at = second_at + sec(90)
+    if listener_first:
+        room, steps = teacher_ready(room, last_at, listener_rated=False)
+        room, steps = rated(room, last_at, teacher_ready=True)
+    else:
+        room, steps = rated(room, last_at, teacher_ready=False)
+        room, steps = teacher_ready(room, last_at, listener_rated=True)
+    assert room == make_room(status="completed", phase="done", turn=turns, turns=turns)
+    assert [s.kind for s in steps] == [
+        "listener_rated" if listener_first else "teacher_ready",
+        "rating_ended",
+        "completed",
+    ]
+    assert steps[-1] == Step("completed", turns, last_at)
+
+
+def test_a_pause_nobody_finishes_ends_at_its_deadline():
+    room, _ = rated(rating(0, START + sec(900)), START + sec(800), teacher_ready=False)
+    after, steps = advance(room, START + sec(900))
+    assert after == teaching(1, START + sec(900 + TEACH))
+    assert steps == [
+        Step("rating_ended", 0, START + sec(900)),
+        Step("teaching_started", 1, START + sec(900)),
+    ]
 
 
 REFUSE_FINISH = [
@@ -313,10 +408,29 @@ REFUSE_CANCEL = [
 ]
 
 
+def _rated_ready(room: Room, now: datetime):
+    return rated(room, now, teacher_ready=True)
+
+
+def _rated_alone(room: Room, now: datetime):
+    return rated(room, now, teacher_ready=False)
+
+
+def _ready_rated(room: Room, now: datetime):
+    return teacher_ready(room, now, listener_rated=True)
+
+
+def _ready_alone(room: Room, now: datetime):
+    return teacher_ready(room, now, listener_rated=False)
+
+
+PAUSE_EVENTS = (_rated_ready, _rated_alone, _ready_rated, _ready_alone)
+
+
 @pytest.mark.parametrize(
     ("event", "room"),
     [(finish_turn, r) for r in REFUSE_FINISH]
-    + [(rated, r) for r in REFUSE_RATED]
+    + [(e, r) for e in PAUSE_EVENTS for r in REFUSE_RATED]
     + [(cancel, r) for r in REFUSE_CANCEL],
     ids=lambda v: v.__name__ if callable(v) else _name(v),
 )
@@ -353,6 +467,44 @@ def test_no_show(before, now, missed):
         assert steps == [Step("missed", 0, START + GRACE)]
     else:
         assert (after, steps) == (before, [])
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "ends"),
+    [
+        pytest.param(OPEN, START + GRACE - sec(1), False, id="within-grace"),
+        pytest.param(OPEN, START + GRACE, True, id="at-grace"),
+        pytest.param(OPEN, START + GRACE + sec(3600), True, id="late-job"),
+        pytest.param(SCHEDULED, START + GRACE + sec(60), True, id="never-opened"),
+        pytest.param(ARMED, START + GRACE, False, id="both-present"),
+        pytest.param(
+            teaching(0, START + sec(TEACH)), START + GRACE, False, id="teaching"
+        ),
+        pytest.param(MISSED, START + GRACE, False, id="already-missed"),
+        pytest.param(CANCELLED, START + GRACE, False, id="already-cancelled"),
+    ],
+)
+def test_a_no_show_that_does_not_count_is_cancelled(before, now, ends):
+    """An extra session nobody ever joined: cancelled, not missed, stamped at
+    the instant it fell due (however late the check ran)."""
+    after, steps = no_show(before, now, GRACE, counts=False)
+    if ends:
+        assert after == replace(before, status="cancelled", phase="done")
+        assert steps == [Step("cancelled", 0, START + GRACE)]
+    else:
+        assert (after, steps) == (before, [])
+
+
+@pytest.mark.parametrize("counts", [True, False])
+def test_settle_passes_counts_to_the_no_show(counts):
+    after, steps = settle(OPEN, START + GRACE + sec(5), GRACE, counts=counts)
+    status = "missed" if counts else "cancelled"
+    assert after == make_room(status=status, phase="done")
+    assert steps == [Step(status, 0, START + GRACE)]
+    # A deadline comes first: an armed room starts, counts or not.
+    after, steps = settle(ARMED, START + GRACE, GRACE, counts=counts)
+    assert after == teaching(0, START + sec(TEACH))
+    assert [s.kind for s in steps] == ["teaching_started"]
 
 
 @pytest.mark.parametrize("before", [SCHEDULED, OPEN, ARMED], ids=_name)
@@ -450,7 +602,10 @@ def test_sessions_of_each_length_complete_with_turn_equal_to_turns(turns):
         now += sec(60)
         room, _ = finish_turn(room, now)
         now += sec(30)
-        room, steps = rated(room, now)
+        room, steps = rated(room, now, teacher_ready=False)
+        assert room.phase == "rating"  # the teacher is still reflecting
+        now += sec(10)
+        room, steps = teacher_ready(room, now, listener_rated=True)
         teachers_done += 1
     assert teachers_done == turns
     assert (room.status, room.phase, room.turn) == ("completed", "done", turns)
@@ -494,6 +649,69 @@ def test_role_of(turn, user, role):
     assert role_of(turn, 7, 9, user) == role
 
 
+# --- topic_turn --------------------------------------------------------------
+
+FIRST, SECOND, OUTSIDER = 7, 9, 8
+
+
+@pytest.mark.parametrize(
+    ("room", "first", "second"),
+    [
+        # Waiting: each names their own first turn (the first teacher turn 0).
+        pytest.param(SCHEDULED, 0, 1, id="scheduled"),
+        pytest.param(OPEN, 0, 1, id="open"),
+        pytest.param(ARMED, 0, 1, id="armed"),
+        # Teaching turn i: its teacher names it, the listener the next one.
+        pytest.param(teaching(0, START), 0, 1, id="teaching-0"),
+        pytest.param(teaching(1, START), 2, 1, id="teaching-1"),
+        pytest.param(teaching(2, START), 2, 3, id="teaching-2"),
+        # Rating turn i: it is taught; the next two are open (i+1, i+2).
+        pytest.param(rating(0, START), 2, 1, id="rating-0"),
+        pytest.param(rating(1, START), 2, 3, id="rating-1"),
+        pytest.param(rating(2, START), None, 3, id="rating-2-last-is-second"),
+        # The last turn: only its teacher, until its teaching ends.
+        pytest.param(teaching(3, START), None, 3, id="teaching-last"),
+        pytest.param(rating(3, START), None, None, id="rating-last"),
+        # Over: nobody.
+        pytest.param(COMPLETED, None, None, id="completed"),
+        pytest.param(MISSED, None, None, id="missed"),
+        pytest.param(CANCELLED, None, None, id="cancelled"),
+    ],
+)
+def test_topic_turn(room, first, second):
+    assert topic_turn(room, FIRST, SECOND, FIRST) == first
+    assert topic_turn(room, FIRST, SECOND, SECOND) == second
+    assert topic_turn(room, FIRST, SECOND, OUTSIDER) is None
+
+
+@pytest.mark.parametrize("turns", [2, 4, 6])
+def test_topic_turn_is_always_a_turn_the_user_teaches_and_not_taught_yet(turns):
+    rooms = [make_room(turns=turns)]
+    for i in range(turns):
+        rooms += [teaching(i, START, turns=turns), rating(i, START, turns=turns)]
+    rooms.append(make_room(status="completed", phase="done", turn=turns, turns=turns))
+    for room in rooms:
+        taught = room.turn + (1 if room.phase == "rating" else 0)
+        for user in (FIRST, SECOND):
+            target = topic_turn(room, FIRST, SECOND, user)
+            if target is None:
+                continue
+            assert taught <= target < min(taught + 2, turns), (room, user)
+            assert role_of(target, FIRST, SECOND, user) == "teacher"
+    # Two turns: the second teacher's only turn is 1; it stays theirs to name
+    # while turn 0 is taught and rated.
+    two = [make_room(turns=2), teaching(0, START, turns=2), rating(0, START, turns=2)]
+    assert [topic_turn(r, FIRST, SECOND, SECOND) for r in two] == [1, 1, 1]
+    assert [topic_turn(r, FIRST, SECOND, FIRST) for r in two] == [0, 0, None]
+
+
+def test_topic_turn_with_a_deleted_partner():
+    """A teacher whose account is gone (None): the other still names theirs."""
+    assert topic_turn(OPEN, None, SECOND, SECOND) == 1
+    assert topic_turn(OPEN, FIRST, None, FIRST) == 0
+    assert topic_turn(teaching(0, START), FIRST, None, FIRST) == 0
+
+
 def test_is_over():
     assert [r.is_over for r in (SCHEDULED, OPEN, teaching(0, START))] == [
         False,
@@ -517,6 +735,7 @@ PHASE_RANK = {"waiting": 0, "teaching": 1, "rating": 2, "done": 3}
 EVENTS = (
     "finish_turn",
     "rated",
+    "teacher_ready",
     "advance",
     "both_present",
     "someone_left",
@@ -532,11 +751,19 @@ def _progress(room: Room) -> tuple[int, int, int]:
     return (STATUS_RANK[room.status], room.turn, PHASE_RANK[room.phase])
 
 
-def _apply(name: str, room: Room, now: datetime) -> tuple[Room, list[Step]]:
+def _apply(
+    name: str, room: Room, now: datetime, done: set[str], counts: bool
+) -> tuple[Room, list[Step]]:
+    """One event; `done` holds what the current pause has had ("rated",
+    "teacher_ready"), as the service would read it from the turn's rows."""
     if name == "no_show":
-        return no_show(room, now, GRACE)
+        return no_show(room, now, GRACE, counts=counts)
     if name == "open_room":
         return open_room(room, now, OPENS)
+    if name == "rated":
+        return rated(room, now, teacher_ready="teacher_ready" in done)
+    if name == "teacher_ready":
+        return teacher_ready(room, now, listener_rated="rated" in done)
     return getattr(rules, name)(room, now)
 
 
@@ -551,18 +778,37 @@ def _apply(name: str, room: Room, now: datetime) -> tuple[Room, list[Step]]:
         min_size=1,
         max_size=80,
     ),
+    counts=st.booleans(),
 )
-def test_random_event_sequences_only_move_forward(turns, teach, rate, first, events):
+def test_random_event_sequences_only_move_forward(
+    turns, teach, rate, first, events, counts
+):
     room = make_room(turns=turns, teach_seconds=teach, rate_seconds=rate)
     now = START + sec(first)
+    done: set[str] = set()  # what the current pause has had
     for name, gap in events:
         now += sec(gap)
         before = room
+        if name in ("rated", "teacher_ready") and name in done:
+            continue  # the service answers a repeat without asking the room
         try:
-            room, steps = _apply(name, before, now)
+            room, steps = _apply(name, before, now, done, counts)
         except RoomError as refused:
             assert refused.code == "wrong_phase"
             continue  # a refused event changes nothing
+        if (before.phase, before.turn) != (room.phase, room.turn):
+            done = set()  # a new phase: nobody has rated or said ready in it
+        elif name in ("rated", "teacher_ready"):
+            done.add(name)
+            # The pause ends only on the second of the two.
+            assert steps == [
+                Step("listener_rated" if name == "rated" else name, before.turn, now)
+            ]
+        if name in ("rated", "teacher_ready") and room != before:
+            assert [s.kind for s in steps][:2] == [
+                "listener_rated" if name == "rated" else "teacher_ready",
+                "rating_ended",
+            ]
         # Never backwards, never past the last turn.
         assert _progress(room) >= _progress(before), (name, before, room)
         assert room.turn >= before.turn
@@ -582,7 +828,7 @@ def test_random_event_sequences_only_move_forward(turns, teach, rate, first, eve
                 assert kinds[-2:] == ["rating_ended", "completed"]
                 assert steps[-2] == Step("rating_ended", turns - 1, steps[-1].at)
                 assert steps[-1] == Step("completed", turns, steps[-1].at)
-                if name == "rated":
+                if name in ("rated", "teacher_ready"):
                     assert (before.phase, before.turn) == ("rating", turns - 1)
         elif room.turn == turns:
             pytest.fail(f"turn {turns} reached without completing: {room}")
@@ -591,3 +837,7 @@ def test_random_event_sequences_only_move_forward(turns, teach, rate, first, eve
             assert room.phase_ends_at is not None
         if room.is_over:
             assert room.phase == "done" and room.phase_ends_at is None
+        # A no-show is missed when it counts, cancelled when it does not.
+        if name == "no_show" and steps:
+            assert steps == [Step("missed" if counts else "cancelled", 0, steps[0].at)]
+            assert steps[0].at == START + GRACE
