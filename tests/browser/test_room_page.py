@@ -53,6 +53,11 @@ from tests.browser.test_dashboard_live import (
     no_sideways_scroll,
     pair_up,
 )
+from tests.support.room_page import (
+    EXPECT_TIMEOUT_MS,
+    expect_only_visible,
+    shoot,
+)
 
 TURN_1_TOPIC = "Renin–angiotensin–aldosterone system"
 TURN_2_TOPIC = "Frank–Starling mechanism"
@@ -77,7 +82,6 @@ TEACH_SECONDS = 300
 RATE_SECONDS = 180
 # Every expectation waits up to this long (a busy 2-core machine runs two
 # Chromiums and the server): a state that never comes still fails.
-EXPECT_TIMEOUT_MS = 15_000
 
 
 @pytest.fixture(autouse=True)
@@ -85,14 +89,6 @@ def patient_expect() -> Iterator[None]:
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     yield
     expect.set_options(timeout=None)  # back to Playwright's default
-
-
-def shoot(page: Page, artifacts_dir: Path, name: str) -> None:
-    """A full-page screenshot with transitions finished (the progress bar eases
-    its width; a page in the background would be caught mid-way)."""
-    page.screenshot(
-        path=str(artifacts_dir / f"{name}.png"), full_page=True, animations="disabled"
-    )
 
 
 def countdown_seconds(page: Page) -> int:
@@ -130,23 +126,6 @@ def expect_tally(page: Page, **counts: int) -> None:
         expect(page.locator(f"#tally li[data-kind={kind}] strong")).to_have_text(
             str(counts.get(kind, 0))
         )
-
-
-def expect_only_visible(page: Page, *visible: str) -> None:
-    """Of the room's role panels, exactly these are shown."""
-    panels = (
-        "teacher-view",
-        "listener-view",
-        "rate-form",
-        "reflect-view",
-        "done-view",
-    )
-    for panel in panels:
-        box = page.locator(f"#{panel}")
-        if panel in visible:
-            expect(box).to_be_visible()
-        else:
-            expect(box).to_be_hidden()
 
 
 def touch_heights(locator: Locator) -> list[float]:

@@ -47,10 +47,15 @@ from tests.browser.test_dashboard_live import (
     no_sideways_scroll,
     pair_up,
 )
+from tests.support.room_page import (
+    EXPECT_TIMEOUT_MS,
+    ROLE_PANELS,
+    expect_only_visible,
+    shoot,
+)
 
 TEACH_SECONDS = 300
 RATE_SECONDS = 180
-EXPECT_TIMEOUT_MS = 15_000  # a busy 2-core machine: two Chromiums and a server
 
 PREPARED = "Renin–angiotensin–aldosterone system"  # Alex, on the session page
 MY_TOPICS = ["Loop of Henle", "Countercurrent multiplier"]  # Alex's profile
@@ -59,13 +64,6 @@ TURN_4_TOPIC = "Baroreceptor reflex"
 SUMMARY_2 = "The heart pumps out what comes in: stretch it more, it squeezes harder."
 SUMMARY_3 = "The loop makes the deep kidney salty, so water can be pulled back later."
 
-ROLE_PANELS = [
-    "teacher-view",
-    "listener-view",
-    "rate-form",
-    "reflect-view",
-    "done-view",
-]
 
 # Installed before the page's scripts: every change of which role panels are
 # shown, with the phase label at that moment, appended to sessionStorage (the
@@ -109,22 +107,6 @@ def patient_expect() -> Iterator[None]:
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     yield
     expect.set_options(timeout=None)  # back to Playwright's default
-
-
-def shoot(page: Page, artifacts_dir: Path, name: str) -> None:
-    page.screenshot(
-        path=str(artifacts_dir / f"{name}.png"), full_page=True, animations="disabled"
-    )
-
-
-def expect_only_visible(page: Page, *visible: str) -> None:
-    """Of the room's role panels, exactly these are shown."""
-    for panel in ROLE_PANELS:
-        box = page.locator(f"#{panel}")
-        if panel in visible:
-            expect(box).to_be_visible()
-        else:
-            expect(box).to_be_hidden()
 
 
 def panel_history(page: Page) -> list[dict]:
