@@ -210,17 +210,11 @@ MODULE_NAMES = {module_name(path): path for path in ALLY_MODULES}
 
 
 def module_imports(path: Path) -> set[str]:
-    """The ally modules one module imports (`from pkg import submodule` counts
-    as the submodule alone, not the package's __init__)."""
+    """The ally modules one module imports, inside functions too; `from pkg
+    import sub` counts as importing pkg (its __init__ runs) and pkg.sub."""
     module = module_name(path)
-    found = set()
-    for name in imported_names(path.read_text(), module, path.name == "__init__.py"):
-        if name in MODULE_NAMES:
-            found.add(name)
-    # A `from pkg import sub` names both pkg and pkg.sub: keep the submodule.
-    return {
-        name for name in found if not any(o.startswith(name + ".") for o in found)
-    } - {module}
+    names = imported_names(path.read_text(), module, path.name == "__init__.py")
+    return {name for name in names if name in MODULE_NAMES} - {module}
 
 
 def import_cycles() -> list[list[str]]:

@@ -211,7 +211,7 @@ class TwoRooms:
             facts = self.read_facts(sid, session_id)
             return facts._replace(turn_id=MAX_ID) if sid == ben_sid else facts
 
-        monkeypatch.setattr(signal_store, "read_facts", facts_of)
+        monkeypatch.setattr(room_signals, "read_facts", facts_of)
         self.lines = signal_store._lines()
         self.acks: dict[str, object] = {}
 
@@ -270,7 +270,7 @@ def test_a_row_the_database_refuses_fails_only_its_sender(
     assert stored_signals(app, rooms.theirs) == [("lost", None)]
     assert stored_signals(app, rooms.ours) == []
     # The path goes on: Ben's next signal is stored.
-    monkeypatch.setattr(signal_store, "read_facts", rooms.read_facts)
+    monkeypatch.setattr(room_signals, "read_facts", rooms.read_facts)
     ok(people.ben.emit("signal", {"session_id": rooms.ours, "kind": "clear"}))
     assert stored_signals(app, rooms.ours) == [("clear", None)]
 

@@ -19,7 +19,9 @@ from ...domain import room as rules
 from ...extensions import db
 from ...models import SessionParticipant, TeachSession
 from ...push import let_others_run, on_one_loop
-from . import signal_store, snapshots, turns
+from .signal_store import flush
+from .snapshots import publish_many
+from .turns import record_many, record_steps
 
 CHUNK = 500
 # Under gevent one event loop serves every socket: a chunk is one block of
@@ -92,7 +94,7 @@ def save_room(session: TeachSession, new: rules.Room, steps: list[rules.Step]) -
     """
     if not _compare_and_set(session, new, steps):
         return False
-    turns.record_steps(session, steps)
+    record_steps(session, steps)
     return True
 
 
@@ -136,7 +138,7 @@ def settle(session: TeachSession, now: datetime) -> tuple[rules.Room, list]:
 
 def advance_due(now: datetime) -> int:
     """Move every session whose phase deadline has passed; returns how many moved."""
-    signal_store.flush()  # a turn that ends counts its jargon signals
+    flush()  # a turn that ends counts its jargon signals
     due_ids = list(
         db.session.scalars(
             select(TeachSession.id)
@@ -161,11 +163,11 @@ def advance_due(now: datetime) -> int:
             if steps and _compare_and_set(session, new, steps):
                 changed.append((session, steps))
         # The turns of the whole chunk in a few statements, same transaction.
-        turns.record_many(changed)
+        record_many(changed)
         changed_ids = [session.id for session, _ in changed]  # before expiry
         db.session.commit()
         db.session.expire_all()
-        snapshots.publish_many(changed_ids, now)
+        publish_many(changed_ids, now)
         let_others_run()
         moved += len(changed)
     return moved
@@ -192,5 +194,5 @@ def mark_no_shows(now: datetime) -> int:
             continue  # both are there (teaching starts), or another process decided
         missed.append(session.id)
     db.session.commit()
-    snapshots.publish_many(missed, now)
+    publish_many(missed, now)
     return len(missed)

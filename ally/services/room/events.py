@@ -25,7 +25,6 @@ from ...models import Rating, SessionParticipant, TeachSession, Turn, User
 from ...push import emit_to_session, enter_session_room, leave_session_room
 from .. import notifications
 from ..errors import AlreadyRated, Forbidden, NotFound, WrongPhase
-from . import presence, snapshots
 from .clock import room_of
 from .inputs import (
     MAX_NOTE,
@@ -38,6 +37,8 @@ from .inputs import (
     text,
     turn_index,
 )
+from .presence import forget_socket, online_user_ids, set_socket_session, socket_session
+from .snapshots import publish, snapshot
 from .transition import Moved, bump_version, settled, transition
 from .turns import ensure_turn
 
@@ -49,7 +50,7 @@ def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, An
     session = settled(user_id, session_id, now)
     # A socket is in one session's room at a time: joining another leaves the
     # first (with its presence update).
-    previous = presence.socket_session(sid)
+    previous = socket_session(sid)
     if previous is not None and previous != session.id:
         leave(user_id, previous, sid, now)
     participant = db.session.get(SessionParticipant, (session.id, user_id))
@@ -58,7 +59,7 @@ def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, An
         db.session.add(participant)
     if participant.joined_at is None and not session.is_over:
         participant.joined_at = now
-    presence.set_socket_session(sid, session.id)
+    set_socket_session(sid, session.id)
     db.session.commit()
     enter_session_room(sid, session.id)
     emit_to_session(
@@ -68,7 +69,7 @@ def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, An
     )
     session, state = _after_presence_change(user_id, session.id, now)
     _tell_absent_partner(session, user_id, now)
-    return state or snapshots.snapshot(session, now)
+    return state or snapshot(session, now)
 
 
 def _after_presence_change(user_id: int, session_id: int, now: datetime) -> Moved:
@@ -76,7 +77,7 @@ def _after_presence_change(user_id: int, session_id: int, now: datetime) -> Move
     session = load_session(user_id, session_id)
     if session.is_over:
         return Moved(session, None)
-    online = presence.online_user_ids(session.id)
+    online = online_user_ids(session.id)
     both = len(session.member_ids()) == 2 and set(session.member_ids()) <= online
 
     def decide(current: TeachSession, room: rules.Room):
@@ -92,7 +93,7 @@ def _tell_absent_partner(session: TeachSession, user_id: int, now: datetime) -> 
     """The partner not in the room yet is told this one is waiting (once)."""
     if session.is_over or session.phase != Phase.WAITING:
         return
-    online = presence.online_user_ids(session.id)
+    online = online_user_ids(session.id)
     me = db.session.get(User, user_id)
     for other in session.member_ids():
         if other != user_id and other not in online:
@@ -109,9 +110,9 @@ def _tell_absent_partner(session: TeachSession, user_id: int, now: datetime) -> 
 def leave(user_id: int, session_id: Any, sid: str, now: datetime) -> None:
     """A participant leaves the room (the clock keeps running if it is live)."""
     session = load_session(user_id, session_id)
-    if presence.socket_session(sid) != session.id:
+    if socket_session(sid) != session.id:
         return  # this socket is not in that room: nothing to leave
-    presence.set_socket_session(sid, None)
+    set_socket_session(sid, None)
     db.session.commit()
     leave_session_room(sid, session.id)
     announce_left(user_id, session.id, now)
@@ -119,7 +120,7 @@ def leave(user_id: int, session_id: Any, sid: str, now: datetime) -> None:
 
 def announce_left(user_id: int, session_id: int, now: datetime) -> None:
     """Tell the room a user is gone, unless another of their sockets is there."""
-    still_here = user_id in presence.online_user_ids(session_id)
+    still_here = user_id in online_user_ids(session_id)
     if still_here:
         return  # another tab of the same user is still in the room
     emit_to_session(
@@ -143,7 +144,7 @@ def sockets_gone(gone: list[tuple[int, int | None]], now: datetime) -> None:
 
 def socket_closed(sid: str, now: datetime) -> None:
     """A socket went away: forget it and tell its room, if it was in one."""
-    gone = presence.forget_socket(sid)
+    gone = forget_socket(sid)
     if gone is not None:
         sockets_gone([gone], now)
 
@@ -174,7 +175,7 @@ def set_topic(user_id: int, session_id: Any, title: Any, now: datetime) -> dict:
             participant.planned_topic = clean
     bump_version(session.id)
     db.session.commit()
-    snapshots.publish(session.id, now)
+    publish(session.id, now)
     return {"turn": target, "topic": clean}
 
 
@@ -189,7 +190,7 @@ def finish_turn(user_id: int, session_id: Any, now: datetime) -> dict[str, Any]:
         return rules.finish_turn(room, now)
 
     session, state = transition(user_id, session_id, now, decide)
-    return state or snapshots.snapshot(session, now)
+    return state or snapshot(session, now)
 
 
 def _turn_row(session_id: int, index: int) -> Turn | None:
@@ -350,7 +351,7 @@ def summary(
     row.summary_at = now
     bump_version(session.id)
     db.session.commit()
-    snapshots.publish(session.id, now)
+    publish(session.id, now)
     return {"session_id": session.id, "turn": index, "summary": clean}
 
 

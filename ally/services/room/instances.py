@@ -19,8 +19,8 @@ from sqlalchemy import delete, select
 from ...extensions import db
 from ...models import LiveSocket, ServerInstance
 from ..sql import upsert
-from . import presence
 from .events import sockets_gone
+from .presence import forget_instance
 
 
 def beat(instance: str, now: datetime) -> None:
@@ -39,7 +39,7 @@ def dead_after() -> timedelta:
 
 def reap(instance: str, now: datetime) -> int:
     """Forget one instance's sockets and tell their rooms; how many."""
-    gone = presence.forget_instance(instance)
+    gone = forget_instance(instance)
     db.session.execute(delete(ServerInstance).where(ServerInstance.name == instance))
     db.session.commit()
     sockets_gone(gone, now)

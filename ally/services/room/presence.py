@@ -38,18 +38,22 @@ def register_socket(
     db.session.commit()
 
 
+def _forget(condition) -> list[tuple[int, int | None]]:
+    """Delete the matching sockets in one DELETE … RETURNING; (user, session)
+    of each. A server whose clients all drop at once runs this thousands of
+    times in a row, and exactly one process gets each row back."""
+    table = LiveSocket.__table__
+    rows = db.session.execute(
+        delete(table).where(condition).returning(table.c.user_id, table.c.session_id)
+    ).all()
+    db.session.commit()
+    return [(row.user_id, row.session_id) for row in rows]
+
+
 def forget_socket(sid: str) -> tuple[int, int | None] | None:
     """Drop a closed socket; its user and the session whose room it was in."""
-    # One DELETE … RETURNING: a server whose clients all drop at once runs
-    # this thousands of times in a row.
-    table = LiveSocket.__table__
-    row = db.session.execute(
-        delete(table)
-        .where(table.c.sid == sid)
-        .returning(table.c.user_id, table.c.session_id)
-    ).first()
-    db.session.commit()
-    return (row.user_id, row.session_id) if row is not None else None
+    rows = _forget(LiveSocket.__table__.c.sid == sid)
+    return rows[0] if rows else None
 
 
 # Built once: every room event runs some of these, and building a statement
@@ -122,11 +126,4 @@ def disconnect_user(user_id: int) -> int:
 
 def forget_instance(instance: str) -> list[tuple[int, int | None]]:
     """Drop every socket a server instance held; their users and rooms."""
-    table = LiveSocket.__table__
-    rows = db.session.execute(
-        delete(table)
-        .where(table.c.instance == instance)
-        .returning(table.c.user_id, table.c.session_id)
-    ).all()
-    db.session.commit()
-    return [(row.user_id, row.session_id) for row in rows]
+    return _forget(LiveSocket.__table__.c.instance == instance)

@@ -2,7 +2,7 @@
 
 Checked (the socket's login, the session, the phase, the role, the text, the
 rate), relayed to the room at once, and acknowledged once its row is committed
-(`signal_store.store`, group commit). When a deadline has already passed (the
+(`store`, group commit). When a deadline has already passed (the
 clock job has not moved the room yet) or the turn row is missing, the same use
 case takes the ORM route: it applies the clock first and stores the signal in
 its own transaction.
@@ -22,8 +22,9 @@ from ...extensions import db
 from ...models import Signal
 from ...push import emit_to_session
 from ..errors import Forbidden, Invalid, NotFound, RateLimited, WrongPhase
-from . import presence, signal_store
 from .inputs import MAX_WORD, check_session_id, is_plausible_id, role, text
+from .presence import LOGIN_ENDED
+from .signal_store import Facts, read_facts, store
 from .transition import settled
 from .turns import ensure_turn
 
@@ -97,9 +98,9 @@ def send(
     """The listener's signal from socket `sid`: checked, relayed, committed."""
     # The same order of refusals as every other event: the login, then the id.
     usable_id = session_id if is_plausible_id(session_id) else 0
-    facts = signal_store.read_facts(sid, usable_id)
+    facts = read_facts(sid, usable_id)
     if facts is None or facts.socket_auth_version != facts.user_auth_version:
-        raise Forbidden(presence.LOGIN_ENDED)
+        raise Forbidden(LOGIN_ENDED)
     check_session_id(session_id)
     accepted = _accept(facts, session_id, kind, word, now)
     if accepted is None:
@@ -107,12 +108,12 @@ def send(
     values, payload = accepted
     # The teacher sees it at once; the listener's ack waits for the commit.
     emit_to_session(session_id, "signal", payload)
-    signal_store.store(values)
+    store(values)
     return payload
 
 
 def _accept(
-    facts: signal_store.Facts, session_id: int, kind: Any, word: Any, now: datetime
+    facts: Facts, session_id: int, kind: Any, word: Any, now: datetime
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The row's values and the relayed payload, a refusal, or None (ORM route)."""
     members = (facts.first_teacher_id, facts.second_teacher_id)

@@ -16,7 +16,7 @@ from ...extensions import db
 from ...models import Partnership, Rating, Signal, TeachSession, Turn, User
 from ...push import emit_to_session, let_others_run
 from ..schedule import plan_of
-from . import presence
+from .presence import online_by_session
 
 
 def iso(value: datetime | None) -> str | None:
@@ -101,7 +101,7 @@ def snapshots(session_ids: list[int], now: datetime) -> dict[int, dict[str, Any]
     counts: dict[int, dict[str, int]] = {}
     for turn_id, kind, n in db.session.execute(counts_query, ids):
         counts.setdefault(turn_id, {})[kind] = n
-    online = presence.online_by_session(session_ids)
+    online = online_by_session(session_ids)
     return {
         session.id: _one(session, now, rows[session.id], counts, online)
         for session in sessions

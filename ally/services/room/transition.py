@@ -12,8 +12,10 @@ from ...domain import room as rules
 from ...extensions import db
 from ...models import TeachSession
 from ..errors import ServiceError, WrongPhase
-from . import clock, signal_store, snapshots
+from .clock import save_room, settle
 from .inputs import load_session
+from .signal_store import flush
+from .snapshots import publish
 
 CAS_RETRIES = 3
 
@@ -41,16 +43,16 @@ def transition(
     ServiceError to refuse; the passed deadlines are stored either way.
     """
     # A turn that ends counts its jargon signals: the queued ones go in first.
-    signal_store.flush()
+    flush()
     for _ in range(CAS_RETRIES):
         session = load_session(user_id, session_id)
-        current, steps = clock.settle(session, now)
+        current, steps = settle(session, now)
         try:
             new, more = decide(session, current)
         except (rules.RoomError, ServiceError) as exc:
-            if steps and clock.save_room(session, current, steps):
+            if steps and save_room(session, current, steps):
                 db.session.commit()
-                snapshots.publish(session.id, now)
+                publish(session.id, now)
             else:
                 db.session.rollback()
             if isinstance(exc, rules.RoomError):
@@ -60,12 +62,12 @@ def transition(
         if not all_steps:
             db.session.rollback()
             return Moved(session, None)
-        if clock.save_room(session, new, all_steps):
+        if save_room(session, new, all_steps):
             if before_commit is not None:
                 before_commit(session)
             db.session.commit()
             # The caller's ack can carry this snapshot instead of building it again.
-            state = snapshots.publish(session.id, now)
+            state = publish(session.id, now)
             db.session.expire_all()
             return Moved(db.session.get(TeachSession, session.id), state)
         db.session.rollback()
@@ -77,18 +79,18 @@ def settled(user_id: int, session_id: Any, now: datetime) -> TeachSession:
     """The user's session with the deadlines that passed by now applied."""
     # A turn that ends counts its jargon signals: the queued ones go in first
     # (before any statement of this transaction, so SQLite's writer is free).
-    signal_store.flush()
+    flush()
     return catch_up(load_session(user_id, session_id), now)
 
 
 def catch_up(session: TeachSession, now: datetime) -> TeachSession:
     """Apply deadlines that passed (normally the job does it within a second)."""
-    current, steps = clock.settle(session, now)
+    current, steps = settle(session, now)
     if not steps:
         return session  # the usual case: nothing fell due, nothing to reload
-    if clock.save_room(session, current, steps):
+    if save_room(session, current, steps):
         db.session.commit()
-        snapshots.publish(session.id, now)
+        publish(session.id, now)
     else:
         db.session.rollback()
     db.session.expire_all()
