@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Flask
 
+from .domain.call import ICE_TRANSPORT_POLICIES, url_list
+
 
 class Defaults:
     """Values used when nothing else says otherwise."""
@@ -68,6 +70,13 @@ class Defaults:
     # its sockets are forgotten (room/instances.py).
     ALLY_HEARTBEAT_SECONDS = 5
     ALLY_INSTANCE_DEAD_SECONDS = 20
+    # The call (docs/call.md): ICE servers handed to the two partners. With
+    # none, calls on one network still connect (host candidates).
+    ALLY_STUN_URLS = ""  # comma separated, e.g. stun:turn.example.org:3478
+    ALLY_TURN_URLS = ""  # comma separated, e.g. turn:turn.example.org:3478
+    ALLY_TURN_SECRET = ""  # coturn's static-auth-secret
+    ALLY_TURN_TTL_SECONDS = 3600
+    ALLY_ICE_TRANSPORT_POLICY = "all"  # or "relay": only through TURN
     # Students whose review figures are kept between requests (review_cache);
     # 0 recomputes them on every request.
     ALLY_REVIEW_CACHE_SIZE = 64
@@ -127,6 +136,26 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_path}"
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
+    _check_call_settings(app.config)
     secure = bool(app.config["ALLY_COOKIE_SECURE"])
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure
+
+
+def _check_call_settings(config: Mapping[str, Any]) -> None:
+    """Refuse call settings that would make every call fail, at start-up."""
+    policy = config["ALLY_ICE_TRANSPORT_POLICY"]
+    if policy not in ICE_TRANSPORT_POLICIES:
+        raise ValueError(
+            "ALLY_ICE_TRANSPORT_POLICY must be one of "
+            f"{', '.join(ICE_TRANSPORT_POLICIES)} (got {policy!r})."
+        )
+    turn = url_list(config["ALLY_TURN_URLS"])
+    if turn and not config["ALLY_TURN_SECRET"]:
+        raise ValueError(
+            "ALLY_TURN_URLS needs ALLY_TURN_SECRET (coturn's static-auth-secret)."
+        )
+    if policy == "relay" and not turn:
+        raise ValueError("ALLY_ICE_TRANSPORT_POLICY=relay needs ALLY_TURN_URLS.")
+    if int(config["ALLY_TURN_TTL_SECONDS"]) < 60:
+        raise ValueError("ALLY_TURN_TTL_SECONDS must be at least 60.")

@@ -20,6 +20,11 @@ def session_room(session_id: int) -> str:
     return f"session:{session_id}"
 
 
+def member_room(session_id: int, user_id: int) -> str:
+    """The room of one participant's sockets inside one session (the call)."""
+    return f"session:{session_id}:user:{user_id}"
+
+
 def emit_to_user(user_id: int, event: str, payload: dict[str, Any]) -> None:
     """Send an event to all of a user's sockets (through the queue if configured)."""
     _emit(event, payload, user_room(user_id))
@@ -28,6 +33,13 @@ def emit_to_user(user_id: int, event: str, payload: dict[str, Any]) -> None:
 def emit_to_session(session_id: int, event: str, payload: dict[str, Any]) -> None:
     """Send an event to everyone in a session's room."""
     _emit(event, payload, session_room(session_id))
+
+
+def emit_to_member(
+    session_id: int, user_id: int, event: str, payload: dict[str, Any]
+) -> None:
+    """Send an event to one participant's sockets in one session's room."""
+    _emit(event, payload, member_room(session_id, user_id))
 
 
 def _emit(event: str, payload: dict[str, Any], room: str) -> None:
@@ -39,14 +51,17 @@ def _emit(event: str, payload: dict[str, Any], room: str) -> None:
         log.exception("could not emit %s to %s", event, room)
 
 
-def enter_session_room(sid: str, session_id: int) -> None:
-    """Put one socket (of this process) into a session's room."""
+def enter_session_room(sid: str, session_id: int, user_id: int) -> None:
+    """Put one socket (of this process) into a session's room and its user's
+    room within it."""
     socketio.server.enter_room(sid, session_room(session_id), namespace="/")
+    socketio.server.enter_room(sid, member_room(session_id, user_id), namespace="/")
 
 
-def leave_session_room(sid: str, session_id: int) -> None:
-    """Take one socket (of this process) out of a session's room."""
+def leave_session_room(sid: str, session_id: int, user_id: int) -> None:
+    """Take one socket (of this process) out of a session's rooms."""
     socketio.server.leave_room(sid, session_room(session_id), namespace="/")
+    socketio.server.leave_room(sid, member_room(session_id, user_id), namespace="/")
 
 
 def disconnect_socket(sid: str) -> None:

@@ -460,7 +460,7 @@ def test_a_short_extra_session_runs_to_completion_by_deadlines_alone(app, monkey
     monkeypatch.setattr(
         room_events_service,
         "enter_session_room",
-        lambda sid, session_id: entered.append((sid, session_id)),
+        lambda sid, session_id, user_id: entered.append((sid, session_id)),
     )
     presence.register_socket("sid-ana", ana.id, ana.auth_version, "test", t0)
     presence.register_socket("sid-ben", ben.id, ben.auth_version, "test", t0)

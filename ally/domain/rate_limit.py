@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 
@@ -25,3 +26,25 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+class Buckets:
+    """One token bucket per key (a user), made on first use; thread-safe."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[object, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: object, now: float) -> bool:
+        """Take one of `key`'s tokens at time `now` (seconds)."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(self.rate, self.burst)
+            return bucket.allow(now)
+
+    def clear(self) -> None:
+        """Forget every key's bucket (all start full again)."""
+        with self._lock:
+            self._buckets.clear()

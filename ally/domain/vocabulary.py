@@ -1,4 +1,4 @@
-"""The room's words, each written once: statuses, phases, roles, signal kinds.
+"""The room's words, each written once: statuses, phases, roles, signal and call kinds.
 
 Python code imports these; templates and `room.js` receive them from the
 server (`vocabulary()` in the page), so no client spells a rule of its own.
@@ -47,10 +47,21 @@ class SignalKind(StrEnum):
     CLEAR = "clear"
 
 
+class CallKind(StrEnum):
+    """What a `call` event carries between the partners' browsers (§10)."""
+
+    OFFER = "offer"
+    ANSWER = "answer"
+    CANDIDATE = "candidate"
+    HANGUP = "hangup"
+    MEDIA = "media"
+
+
 STATUSES = tuple(s.value for s in Status)
 OVER = frozenset({Status.COMPLETED.value, Status.MISSED.value, Status.CANCELLED.value})
 PHASES = tuple(p.value for p in Phase)
 SIGNAL_KINDS = tuple(k.value for k in SignalKind)
+CALL_KINDS = tuple(k.value for k in CallKind)
 
 
 def vocabulary() -> dict[str, dict[str, str]]:
@@ -60,4 +71,5 @@ def vocabulary() -> dict[str, dict[str, str]]:
         "phase": {p.name: p.value for p in Phase},
         "role": {r.name: r.value for r in Role},
         "signal_kind": {k.name: k.value for k in SignalKind},
+        "call_kind": {k.name: k.value for k in CallKind},
     }

@@ -17,7 +17,7 @@ from flask import Flask
 
 from ..extensions import db, socketio
 from ..models import utcnow
-from ..services import room
+from ..services import call, room
 from ..services.errors import ServiceError
 from ..services.room import presence
 
@@ -168,6 +168,19 @@ def on_ready(sid: str, data: dict) -> dict:
     return room.ready(user_of(sid), data.get("session_id"), data.get("turn"), utcnow())
 
 
+@handler
+def on_call(sid: str, data: dict) -> None:
+    """A call message (offer, answer, candidate, hangup, media) for the partner;
+    relayed to their sockets in this session only, never stored."""
+    call.relay(
+        user_of(sid),
+        data.get("session_id"),
+        data.get("kind"),
+        data.get("data"),
+        utcnow(),
+    )
+
+
 EVENTS = {
     "join_session": on_join_session,
     "leave_session": on_leave_session,
@@ -178,6 +191,7 @@ EVENTS = {
     "summary": on_summary,
     "self_rate": on_self_rate,
     "ready": on_ready,
+    "call": on_call,
 }
 
 

@@ -50,13 +50,14 @@ def _counter(engine):
 def measure(sessions: int, signals: int) -> dict:
     os.environ.setdefault("ALLY_ASYNC_MODE", "threading")
     from ally import create_app
+    from ally.domain.rate_limit import Buckets
     from ally.extensions import db, socketio
-    from ally.services import room
     from ally.services.room import clock as room_clock
+    from ally.services.room import signals as room_signals
     from ally.services.room import snapshots as room_state
 
     # The per-user limit (5 a second) would refuse a tight loop; same work.
-    room.SIGNAL_RATE, room.SIGNAL_BURST = 1e9, 1e9
+    room_signals._buckets = Buckets(1e9, 1e9)
     folder = tempfile.mkdtemp(prefix="ally-cost-")
     url = f"sqlite:///{folder}/cost.db"
     plan, _ = seed_room(url, sessions, turns=2, teach_seconds=1800, rate_seconds=60)

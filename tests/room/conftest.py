@@ -16,6 +16,7 @@ from werkzeug.security import generate_password_hash
 from ally.extensions import socketio
 from ally.models import user as user_model
 from ally.services import tokens
+from ally.services.call import signalling as call_signalling
 from ally.services.room import signals as room_signals
 from tests.conftest import Browser, IsolatedClient
 from tests.support.room import Sock, World
@@ -27,7 +28,8 @@ def room_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     app.config.update(ALLY_MIN_TEACH_SECONDS=1, ALLY_MIN_RATE_SECONDS=1)
     # The signal limiter is per process and keyed by user id; ids repeat from
     # one test's database to the next, so each test starts with full buckets.
-    monkeypatch.setattr(room_signals, "_buckets", {})
+    room_signals._buckets.clear()
+    call_signalling._buckets.clear()
     # Speed only: a cheap scrypt for the many accounts made here (the real cost
     # is tested with accounts); logins check whatever the stored hash says.
     monkeypatch.setattr(

@@ -49,6 +49,7 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
         "summary": ("wrong_phase", "forbidden"),
         "self_rate": ("wrong_phase", "forbidden"),
         "ready": ("wrong_phase", "forbidden"),
+        "call": ("ok", "ok"),  # from the room's opening (DESIGN §6)
     },
     "teaching": {
         "join_session": ("ok", "ok"),
@@ -61,6 +62,7 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
         # DESIGN §6: once, "before the listener's rating is shown".
         "self_rate": ("ok", "forbidden"),
         "ready": ("wrong_phase", "forbidden"),
+        "call": ("ok", "ok"),
     },
     "rating": {
         "join_session": ("ok", "ok"),
@@ -74,6 +76,7 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
         # In the pause a self-rating also says the teacher is ready.
         "self_rate": ("ok", "forbidden"),
         "ready": ("ok", "forbidden"),
+        "call": ("ok", "ok"),
     },
 }
 
@@ -279,6 +282,17 @@ VALIDATION: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
         ],
     ),
     "ready": ("rating", "ann", [{"turn": v} for v in [*BAD_TURN, MISSING]]),
+    # Payload shapes in detail: tests/room/test_call.py.
+    "call": (
+        "teaching",
+        "ben",
+        [
+            {"kind": "ring"},
+            {"kind": MISSING},
+            {"data": {"audio": 1, "video": False}},
+            {"data": MISSING},
+        ],
+    ),
 }
 
 

@@ -38,6 +38,7 @@ EVENTS = (
     "summary",
     "self_rate",
     "ready",
+    "call",
 )
 CODES = (
     "not_found",
@@ -326,6 +327,11 @@ def valid(event: str, session_id: int, turn: int = 0) -> dict[str, Any]:
         },
         "self_rate": {"session_id": session_id, "turn": turn, "simplicity": 3},
         "ready": {"session_id": session_id, "turn": turn},
+        "call": {
+            "session_id": session_id,
+            "kind": "media",
+            "data": {"audio": True, "video": False},
+        },
     }[event]
 
 

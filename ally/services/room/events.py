@@ -61,7 +61,7 @@ def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, An
         participant.joined_at = now
     set_socket_session(sid, session.id)
     db.session.commit()
-    enter_session_room(sid, session.id)
+    enter_session_room(sid, session.id, user_id)
     emit_to_session(
         session.id,
         "presence",
@@ -114,7 +114,7 @@ def leave(user_id: int, session_id: Any, sid: str, now: datetime) -> None:
         return  # this socket is not in that room: nothing to leave
     set_socket_session(sid, None)
     db.session.commit()
-    leave_session_room(sid, session.id)
+    leave_session_room(sid, session.id, user_id)
     announce_left(user_id, session.id, now)
 
 

@@ -10,13 +10,12 @@ its own transaction.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 from typing import Any
 
 from ...domain import room as rules
-from ...domain.rate_limit import TokenBucket
+from ...domain.rate_limit import Buckets
 from ...domain.vocabulary import SIGNAL_KINDS, Phase, Role, Status
 from ...extensions import db
 from ...models import Signal
@@ -31,14 +30,7 @@ from .turns import ensure_turn
 # Listener signals: about 5 a second per user, a short burst allowed.
 SIGNAL_RATE, SIGNAL_BURST = 5.0, 8.0
 
-_buckets: dict[int, TokenBucket] = {}
-_buckets_lock = threading.Lock()
-
-
-def _bucket_allows(user_id: int) -> bool:
-    with _buckets_lock:
-        bucket = _buckets.setdefault(user_id, TokenBucket(SIGNAL_RATE, SIGNAL_BURST))
-        return bucket.allow(time.monotonic())
+_buckets = Buckets(SIGNAL_RATE, SIGNAL_BURST)
 
 
 def check_signal(
@@ -55,7 +47,7 @@ def check_signal(
         raise WrongPhase("Signals are sent while a turn is being taught.")
     if role != Role.LISTENER:
         raise Forbidden("Only the listener sends signals.")
-    if not _bucket_allows(user_id):
+    if not _buckets.allow(user_id, time.monotonic()):
         raise RateLimited("Too many signals at once; one is enough.")
     return clean_word
 

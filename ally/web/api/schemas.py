@@ -314,6 +314,21 @@ class SessionOut(SessionItemOut):
     turns = fields.List(fields.Nested(TurnOut))
 
 
+class IceServerOut(ma.Schema):
+    urls = fields.List(String())
+    username = String(metadata={"description": "TURN only: <expiry>:<user id>"})
+    credential = String(metadata={"description": "TURN only: base64 HMAC-SHA1"})
+
+
+class IceServersOut(ma.Schema):
+    ice_servers = fields.List(fields.Nested(IceServerOut))
+    ice_transport_policy = String(metadata={"description": "all or relay"})
+    ttl_seconds = Int(metadata={"description": "How long the TURN credential lasts"})
+    polite = fields.Boolean(
+        metadata={"description": "This side yields when both offer at once"}
+    )
+
+
 class PlannedTopicIn(ma.Schema):
     title = String(required=True, allow_none=True, validate=validate.Length(max=120))
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ...models import utcnow
-from ...services import partnerships, schedule
+from ...services import call, partnerships, schedule
 from ...services.errors import Invalid
 from .base import ApiBlueprint, api_user, login_required, require_json_object
 from .presenters import session_item_json, session_json
 from .schemas import (
     ExtraSessionIn,
+    IceServersOut,
     PlannedTopicIn,
     SessionArgs,
     SessionList,
@@ -56,6 +57,17 @@ def get_session(session_id: int):
     """One of the caller's sessions: status, phase, plan and attendance."""
     me = api_user()
     return session_json(schedule.get_session(me.id, session_id), me)
+
+
+@blp.route("/sessions/<int:session_id>/ice-servers", methods=["GET"])
+@login_required
+@blp.response(200, IceServersOut)
+def ice_servers(session_id: int):
+    """The call's ICE servers for a member of this session (TURN credentials
+    valid for ttl_seconds); anyone else gets 404."""
+    # A credential: never kept by a cache between the browser and here.
+    config = call.ice_config(api_user().id, session_id, utcnow())
+    return config, 200, {"Cache-Control": "no-store"}
 
 
 @blp.route("/sessions/<int:session_id>/topic", methods=["PUT"])
