@@ -46,6 +46,8 @@ function join() {
     if (ack.ok) {
       $("reconnecting").hidden = true;
       render(ack.state);
+      // The call (call.js) may talk to the partner once this socket is in.
+      root.dispatchEvent(new CustomEvent("ally:joined"));
     }
   });
 }
