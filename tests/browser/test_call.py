@@ -338,3 +338,28 @@ def test_the_session_page_checks_the_microphone_and_camera_before_the_hour(
     no_sideways_scroll(page)
     check.get_by_role("button", name="Stop the test").click()
     expect(preview).to_be_hidden()
+
+
+def test_a_socket_reconnect_brings_the_call_back_by_itself(
+    make_live_server, media_context, turn
+):
+    _server, alex, blake = _two_in_the_room(make_live_server, media_context, turn)
+    for page in (alex, blake):
+        page.get_by_role("button", name="Join the call").click()
+    for page in (alex, blake):
+        wait_for("audio", lambda p=page: audio_flowing(p), CONNECT_WITHIN_S)
+    before = stats(alex)
+
+    # Blake's network drops: the room's socket is lost, then comes back.
+    blake.context.set_offline(True)
+    expect(blake.locator("#reconnecting")).to_be_visible()
+    blake.context.set_offline(False)
+    expect(blake.locator("#reconnecting")).to_be_hidden()
+    wait_for(
+        "a new connection on Alex's side with audio",
+        lambda: (s := audio_flowing(alex)) and s["generation"] > before["generation"],
+        timeout_s=CONNECT_WITHIN_S,
+    )
+    wait_for("audio on Blake's page", lambda: audio_flowing(blake), CONNECT_WITHIN_S)
+    assert_relay_on_loopback(stats(blake))
+    expect(alex.locator("#call-state")).to_have_text("Connected to Blake.")
