@@ -2,7 +2,8 @@
 
 from .notification import JobRun, Notification
 from .partner import Block, PartnerRequest, Partnership, pair_key
-from .room import LiveSocket, Rating, ServerInstance, Signal, Turn
+from .reteach import TopicCard
+from .room import LiveSocket, Rating, ServerInstance, Signal, Sketch, Turn
 from .teach_session import SessionParticipant, TeachSession
 from .topic import Topic
 from .types import UTCDateTime, utcnow
@@ -21,8 +22,10 @@ __all__ = [
     "ServerInstance",
     "SessionParticipant",
     "Signal",
+    "Sketch",
     "TeachSession",
     "Topic",
+    "TopicCard",
     "Turn",
     "UTCDateTime",
     "User",

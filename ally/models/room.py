@@ -52,6 +52,15 @@ class Turn(db.Model):
     teacher_ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Jargon signals the listener sent during this turn (counted when it ends).
     jargon_flags: Mapped[int] = mapped_column(Integer, default=0)
+    # Before teaching: "how simply can you explain this now?" (1-5, `predict`).
+    predicted_simplicity: Mapped[int | None] = mapped_column(Integer)
+    predicted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 12 hours to 7 days later, the teacher's delayed re-check (1-5), once.
+    recheck_simplicity: Mapped[int | None] = mapped_column(Integer)
+    rechecked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recheck_invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Points drawn on the sketch pad this turn (bounded per turn).
+    sketch_points: Mapped[int] = mapped_column(Integer, default=0)
 
     rating: Mapped[Rating | None] = relationship(
         back_populates="turn", uselist=False, viewonly=True
@@ -74,6 +83,8 @@ class Signal(db.Model):
     )
     kind: Mapped[str] = mapped_column(String(10))  # jargon, lost, slower, clear
     word: Mapped[str | None] = mapped_column(String(40))
+    # The listener's question with a `why` or `how` signal.
+    question: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     offset_ms: Mapped[int] = mapped_column(Integer)
 
@@ -140,3 +151,24 @@ class ServerInstance(db.Model):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Sketch(db.Model):
+    """One `sketch` message of a turn: strokes drawn from memory, or a clear."""
+
+    __tablename__ = "sketches"
+    __table_args__ = (Index("ix_sketches_turn_id_id", "turn_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("teach_sessions.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # [{points: [[x, y], ...], width?, color?}], coordinates 0-1000.
+    strokes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    clear: Mapped[bool] = mapped_column(default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -31,6 +31,8 @@ class User(UserMixin, db.Model):
     # Notification settings: minutes before a session to remind, e-mail on/off.
     reminder_minutes: Mapped[int] = mapped_column(Integer, default=10)
     email_notifications: Mapped[bool] = mapped_column(default=True)
+    # At most one notice a day when topics fall due for re-teaching.
+    reteach_reminders: Mapped[bool] = mapped_column(default=True)
     # Secret part of the private calendar feed URL; NULL = no feed.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
