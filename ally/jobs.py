@@ -13,7 +13,7 @@ from datetime import datetime
 
 from .extensions import db
 from .models import JobRun
-from .services import mailer, matching_pool, partners, schedule
+from .services import mailer, matching_pool, partners, recheck, schedule
 from .services.room import clock as room_clock
 from .services.room import instances
 from .services.sql import upsert
@@ -54,6 +54,11 @@ def expire_requests(now: datetime) -> int:
     return partners.expire_requests(now)
 
 
+def invite_rechecks(now: datetime) -> int:
+    """Invite each teacher, the next day, to re-check what they taught (once)."""
+    return recheck.invite_due(now)
+
+
 def send_emails(now: datetime) -> int:
     """Send queued notification e-mails."""
     return mailer.send_pending_emails()
@@ -72,6 +77,7 @@ JOBS: dict[str, tuple[Callable[[datetime], int], int]] = {
     "auto_match": (auto_match, 3600),
     "expire_requests": (expire_requests, 600),
     "send_emails": (send_emails, 30),
+    "invite_rechecks": (invite_rechecks, 600),
 }
 
 

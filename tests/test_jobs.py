@@ -37,6 +37,7 @@ from ally.models import (
     ServerInstance,
     SessionParticipant,
     TeachSession,
+    Turn,
     User,
     utcnow,
 )
@@ -153,6 +154,7 @@ def snapshot() -> dict[str, list[tuple]]:
         PartnerRequest,
         LiveSocket,
         ServerInstance,
+        Turn,
     ):
         table = model.__table__
         rows = db.session.execute(
@@ -485,6 +487,24 @@ def _servers_due(pair, **_) -> Scenario:
     return Scenario(at(17, 59), 1, check)
 
 
+def _recheck_due(pair, **_) -> Scenario:
+    from tests.test_reviews import Taught, write_session
+
+    ana, ben, p = pair()
+    # Ana taught RAAS yesterday evening; 18 hours on, its re-check is open.
+    taught = Taught(ana, ben, at(18, day=9), "RAAS", 4)
+    write_session(p, [taught])
+    db.session.commit()
+
+    def check() -> None:
+        db.session.expire_all()
+        invited = [(n.user_id, n.url) for n in notes("recheck")]
+        assert invited == [(ana.id, f"/turns/{taught.turn_id}/recheck")]
+        assert db.session.get(Turn, taught.turn_id).recheck_invited_at == at(12)
+
+    return Scenario(at(12), 1, check)
+
+
 SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "open_sessions": _sessions_due,
     "send_reminders": _reminders_due,
@@ -494,6 +514,7 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "auto_match": _pool_due,
     "send_emails": _emails_due,
     "reap_dead_servers": _servers_due,
+    "invite_rechecks": _recheck_due,
 }
 
 
