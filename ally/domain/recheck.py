@@ -26,6 +26,14 @@ SIMPLICITY_SCALE = tuple(range(SIMPLICITY_MIN, SIMPLICITY_MAX + 1))
 NOT_A_SIMPLICITY = (
     f"simplicity must be a whole number from {SIMPLICITY_MIN} to {SIMPLICITY_MAX}."
 )
+# What each point of the scale means for the re-check ("how simply now?").
+SCALE_WORDS = {
+    1: "I would lose them",
+    2: "Hard to follow",
+    3: "Mostly clear",
+    4: "Clear",
+    5: "A 12-year-old would get it",
+}
 RECHECK_QUESTION = (
     "Explain {topic} to yourself in one minute — how simply could you now?"
 )

@@ -15,6 +15,7 @@ from . import (
     notifications,
     partnerships,
     profile,
+    recheck,
     review,
     sessions,
 )
@@ -34,6 +35,7 @@ PAGE_BLUEPRINTS = (
     notifications.bp,
     sessions.bp,
     review.bp,
+    recheck.bp,
 )
 
 

@@ -14,6 +14,7 @@ from .views_partnerships import blp as partnerships_blp
 from .views_reviews import blp as reviews_blp
 from .views_sessions import blp as sessions_blp
 from .views_topics import blp as topics_blp
+from .views_turns import blp as turns_blp
 
 PREFIX = "/api/v1"
 BLUEPRINTS = (
@@ -24,6 +25,7 @@ BLUEPRINTS = (
     sessions_blp,
     notifications_blp,
     reviews_blp,
+    turns_blp,
 )
 
 

@@ -54,6 +54,7 @@ CONFLICT_OPERATIONS = frozenset(
         ("patch", "/partnerships/{partnership_id}"),
         ("post", "/partnerships/{partnership_id}/sessions"),
         ("put", "/sessions/{session_id}/topic"),
+        ("post", "/turns/{turn_id}/recheck"),
     }
 )
 

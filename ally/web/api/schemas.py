@@ -8,6 +8,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ...domain.recheck import SIMPLICITY_MAX, SIMPLICITY_MIN
 from .base import Instant, StrictBoolean, String
 
 Int = fields.Integer
@@ -444,3 +445,31 @@ class RatingSummaryOut(ma.Schema):
     calibration = fields.Nested(CalibrationOut)
     granularity = String(metadata={"description": "day, week or month"})
     series = fields.List(fields.Nested(PeriodOut))
+
+
+# --- the delayed re-check (issue 12) ---------------------------------------------
+
+
+class RecheckIn(ma.Schema):
+    simplicity = Int(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=SIMPLICITY_MIN, max=SIMPLICITY_MAX),
+        metadata={"description": "How simply I could explain it now, 1-5"},
+    )
+
+
+class RecheckOut(ma.Schema):
+    turn_id = Int()
+    topic = String(allow_none=True)
+    question = String()
+    state = String(
+        metadata={"description": "early, open or closed (the window); untaught"}
+    )
+    opens_at = fields.AwareDateTime(allow_none=True)
+    closes_at = fields.AwareDateTime(allow_none=True)
+    simplicity = Int(allow_none=True, metadata={"description": "The re-check"})
+    rechecked_at = fields.AwareDateTime(allow_none=True)
+    predicted = Int(allow_none=True, metadata={"description": "Before teaching"})
+    self_simplicity = Int(allow_none=True, metadata={"description": "After it"})
+    partner = Int(allow_none=True, metadata={"description": "The listener's"})
