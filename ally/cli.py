@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from .jobs import JOBS, run_job
 from .models import utcnow
+from .services import reteach
 from .services.demo import DEMO_PASSWORD, seed_demo
 
 ally_cli = AppGroup("ally", help="Ally's own commands.")
@@ -44,6 +45,14 @@ def run_job_command(name: str, now_text: str | None) -> None:
     """Run one scheduled job once, as the scheduler would."""
     result = run_job(name, _parse_now(now_text))
     click.echo(f"{name}: {result}")
+
+
+@ally_cli.command("rebuild-cards")
+@click.option("--user", "user_id", type=int, help="only this student's cards")
+def rebuild_cards_command(user_id: int | None) -> None:
+    """Recompute the re-teach cards (FSRS) from the ratings alone."""
+    written = reteach.rebuild(user_id, utcnow())
+    click.echo(f"rebuilt {written} cards")
 
 
 @ally_cli.command("scheduler")

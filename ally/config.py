@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 
 from .domain.call import ICE_TRANSPORT_POLICIES, url_list
+from .domain.reteach import DEFAULT_RETENTION, check_retention
 
 
 class Defaults:
@@ -80,6 +81,9 @@ class Defaults:
     # Students whose review figures are kept between requests (review_cache);
     # 0 recomputes them on every request.
     ALLY_REVIEW_CACHE_SIZE = 64
+    # The re-teach schedule (FSRS): the chance of explaining a topic well
+    # that its next due date aims for (docs/review.md).
+    ALLY_DESIRED_RETENTION = DEFAULT_RETENTION
 
 
 def _coerce(raw: str, default: Any) -> Any:
@@ -88,6 +92,8 @@ def _coerce(raw: str, default: Any) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
         return int(raw)
+    if isinstance(default, float):
+        return float(raw)
     return raw
 
 
@@ -137,6 +143,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
     _check_call_settings(app.config)
+    check_retention(float(app.config["ALLY_DESIRED_RETENTION"]))
     secure = bool(app.config["ALLY_COOKIE_SECURE"])
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure

@@ -23,7 +23,7 @@ from ...domain.vocabulary import Phase, Role, Status
 from ...extensions import db
 from ...models import Rating, SessionParticipant, TeachSession, Turn, User
 from ...push import emit_to_session, enter_session_room, leave_session_room
-from .. import notifications
+from .. import notifications, reteach
 from ..errors import AlreadyRated, Forbidden, NotFound, WrongPhase
 from .clock import room_of
 from .inputs import (
@@ -251,6 +251,7 @@ def rate(
             )
         )
         db.session.flush()
+        reteach.review(turn_row.id, value, now)
 
     try:
         session = transition(user_id, session.id, now, decide, before_commit=store)[0]

@@ -1,0 +1,232 @@
+"""The re-teach schedule: each student's FSRS card per topic, kept with the ratings.
+
+A rated explanation is a review of its teacher's card for the turn's topic key
+(`domain.review.topic_key`, as the review groups topics), at the instant the
+explanation ended (the turn's `teach_ends_at`: known when the rating arrives
+and never changed afterwards, so a rebuild sees the same instants). Unrated
+turns and turns without a topic are not reviews. `rebuild` recomputes every
+card from the ratings alone; the rules are `domain.reteach`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from itertools import groupby
+from typing import NamedTuple
+
+from flask import current_app
+from sqlalchemy import delete, insert, select
+
+from ..domain import reteach as rules
+from ..domain.review import topic_key
+from ..extensions import db
+from ..models import Rating, TopicCard, Turn, utcnow
+from .sql import insert_ignoring_conflicts
+
+CHUNK = 500
+
+
+def retention() -> float:
+    """The desired retention the schedule aims for (ALLY_DESIRED_RETENTION)."""
+    return float(current_app.config["ALLY_DESIRED_RETENTION"])
+
+
+class Review(NamedTuple):
+    """One rated explanation as the schedule sees it."""
+
+    teacher_id: int
+    key: str
+    topic: str
+    at: datetime
+    simplicity: int
+    turn_id: int
+
+
+def _reviews(*where) -> list[Review]:
+    """Rated turns with a topic, in time order per (teacher, key)."""
+    rows = db.session.execute(
+        select(
+            Turn.teacher_id,
+            Turn.topic,
+            Turn.teach_ends_at,
+            Rating.created_at,
+            Rating.simplicity,
+            Turn.id,
+        )
+        .join(Rating, Rating.turn_id == Turn.id)
+        .where(Turn.topic.is_not(None), *where)
+    ).all()
+    found = [
+        Review(teacher, topic_key(topic), topic, ended or rated, simplicity, turn)
+        for teacher, topic, ended, rated, simplicity, turn in rows
+        if topic_key(topic)
+    ]
+    return sorted(found, key=lambda r: (r.teacher_id, r.key, r.at, r.turn_id))
+
+
+def _state(card: TopicCard) -> rules.CardState:
+    return rules.CardState(
+        card.state,
+        card.step,
+        card.stability,
+        card.difficulty,
+        card.due_at,
+        card.last_review_at,
+        card.reviews,
+    )
+
+
+def _columns(state: rules.CardState) -> dict:
+    """The card's FSRS columns (every field of CardState has its column)."""
+    return asdict(state)
+
+
+def _store(card: TopicCard, state: rules.CardState, topic: str, now: datetime) -> None:
+    for column, value in _columns(state).items():
+        setattr(card, column, value)
+    card.topic, card.updated_at = topic, now
+
+
+def _locked_card(user_id: int, key: str, topic: str, at: datetime) -> TopicCard:
+    """The student's card for a topic, created if new, locked until commit."""
+    db.session.execute(
+        insert_ignoring_conflicts(TopicCard.__table__, ["user_id", "topic_key"]),
+        {
+            "user_id": user_id,
+            "topic_key": key,
+            "topic": topic,
+            "state": int(rules.State.Learning),
+            "due_at": at,
+            "reviews": 0,
+            "updated_at": at,
+        },
+    )
+    return db.session.scalars(
+        select(TopicCard)
+        .where(TopicCard.user_id == user_id, TopicCard.topic_key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def review(turn_id: int, simplicity: int, now: datetime) -> TopicCard | None:
+    """Count the rating of a turn on its teacher's card, in the caller's
+    transaction (no commit); None when the turn has no topic."""
+    turn = db.session.execute(
+        select(Turn.teacher_id, Turn.topic, Turn.teach_ends_at).where(
+            Turn.id == turn_id
+        )
+    ).one()
+    key = topic_key(turn.topic)
+    if not key:
+        return None
+    at = turn.teach_ends_at or now
+    card = _locked_card(turn.teacher_id, key, turn.topic, at)
+    if card.last_review_at is not None and at <= card.last_review_at:
+        # An older explanation rated late: replay the topic's ratings in order.
+        mine = _reviews(Turn.teacher_id == turn.teacher_id, Turn.topic_key == key)
+        state = rules.replay(((r.at, r.simplicity) for r in mine), retention())
+        _store(card, state, mine[-1].topic, now)
+    else:
+        before = _state(card) if card.reviews else None
+        _store(card, rules.review(before, simplicity, at, retention()), turn.topic, now)
+    db.session.flush()
+    return card
+
+
+def rebuild(user_id: int | None = None, now: datetime | None = None) -> int:
+    """Recompute every card (or one student's) from the ratings, in time
+    order, replacing what was stored. Commits; returns the cards written."""
+    now = now or utcnow()
+    where = [] if user_id is None else [Turn.teacher_id == user_id]
+    stale = delete(TopicCard)
+    if user_id is not None:
+        stale = stale.where(TopicCard.user_id == user_id)
+    db.session.execute(stale)
+    aim, rows = retention(), []
+    history = _reviews(*where)
+    for (teacher, key), group in groupby(history, lambda r: (r.teacher_id, r.key)):
+        mine = list(group)
+        state = rules.replay(((r.at, r.simplicity) for r in mine), aim)
+        rows.append(
+            {
+                "user_id": teacher,
+                "topic_key": key,
+                "topic": mine[-1].topic,
+                **_columns(state),
+                "updated_at": now,
+            }
+        )
+    for start in range(0, len(rows), CHUNK):
+        db.session.execute(insert(TopicCard), rows[start : start + CHUNK])
+    db.session.commit()
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class CardView:
+    """A card as pages and the API show it."""
+
+    key: str
+    topic: str
+    due_at: datetime
+    last_review_at: datetime | None
+    stability_days: float | None
+    retrievability: float
+    reviews: int
+    due: bool
+
+
+def _view(card: TopicCard, now: datetime, aim: float) -> CardView:
+    state = _state(card)
+    return CardView(
+        key=card.topic_key,
+        topic=card.topic,
+        due_at=card.due_at,
+        last_review_at=card.last_review_at,
+        stability_days=card.stability,
+        retrievability=rules.retrievability(state, now, aim),
+        reviews=card.reviews,
+        due=rules.is_due(state, now),
+    )
+
+
+def cards(user_id: int, now: datetime) -> list[CardView]:
+    """The student's cards, the soonest due first."""
+    aim = retention()
+    rows = db.session.scalars(
+        select(TopicCard)
+        .where(TopicCard.user_id == user_id)
+        .order_by(TopicCard.due_at, TopicCard.topic_key)
+    )
+    return [_view(card, now, aim) for card in rows]
+
+
+def due(user_id: int, now: datetime) -> list[CardView]:
+    """The student's topics due to be taught again, most overdue first."""
+    aim = retention()
+    rows = db.session.scalars(
+        select(TopicCard)
+        .where(TopicCard.user_id == user_id, TopicCard.due_at <= now)
+        .order_by(TopicCard.due_at, TopicCard.topic_key)
+    )
+    return [_view(card, now, aim) for card in rows]
+
+
+def by_key(views: Iterable[CardView]) -> dict[str, CardView]:
+    """Cards by topic key, to join with topics or review rows."""
+    return {view.key: view for view in views}
+
+
+def curve(user_id: int, key: str, now: datetime) -> list[tuple[datetime, float]]:
+    """Retrievability of one of the student's topics from its first rating
+    until now (or its due date, if later)."""
+    history = _reviews(Turn.teacher_id == user_id, Turn.topic_key == key)
+    if not history:
+        return []
+    aim = retention()
+    state = rules.replay(((r.at, r.simplicity) for r in history), aim)
+    until = max(now, state.due_at)
+    return rules.curve([(r.at, r.simplicity) for r in history], until, aim)
