@@ -30,9 +30,11 @@ def emit_to_user(user_id: int, event: str, payload: dict[str, Any]) -> None:
     _emit(event, payload, user_room(user_id))
 
 
-def emit_to_session(session_id: int, event: str, payload: dict[str, Any]) -> None:
-    """Send an event to everyone in a session's room."""
-    _emit(event, payload, session_room(session_id))
+def emit_to_session(
+    session_id: int, event: str, payload: dict[str, Any], skip_sid: str | None = None
+) -> None:
+    """Send an event to everyone in a session's room (but `skip_sid`)."""
+    _emit(event, payload, session_room(session_id), skip_sid)
 
 
 def emit_to_member(
@@ -42,11 +44,13 @@ def emit_to_member(
     _emit(event, payload, member_room(session_id, user_id))
 
 
-def _emit(event: str, payload: dict[str, Any], room: str) -> None:
+def _emit(
+    event: str, payload: dict[str, Any], room: str, skip_sid: str | None = None
+) -> None:
     # A push is a courtesy on top of stored state: a failure to deliver must not
     # undo work that is already committed.
     try:
-        socketio.emit(event, payload, to=room)
+        socketio.emit(event, payload, to=room, skip_sid=skip_sid)
     except Exception:  # noqa: BLE001 - logged, never raised into a use case
         log.exception("could not emit %s to %s", event, room)
 

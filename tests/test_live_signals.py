@@ -161,6 +161,7 @@ def test_a_row_the_database_refuses_never_takes_its_batch_with_it(any_app, caplo
         "user_id": first.user_id,
         "kind": "slower",
         "word": None,
+        "question": None,
         "at": utcnow(),
         "offset_ms": 5,
     }

@@ -1558,6 +1558,9 @@ class RoomMachine(RuleBasedStateMachine):
                 "signals": dict(kinds),
                 "rated": row.rating is not None,
                 "teacher_ready": row.ready is not None,
+                # The model never predicts or draws (tests/room covers both).
+                "predicted": False,
+                "sketch_points": 0,
                 "reflection_ends_at": (
                     iso(row.teach_ends + m.rate) if row.teaching_over else None
                 ),

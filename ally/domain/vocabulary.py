@@ -8,6 +8,7 @@ Values are plain strings (StrEnum) and are stored as such.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -45,6 +46,9 @@ class SignalKind(StrEnum):
     LOST = "lost"
     SLOWER = "slower"
     CLEAR = "clear"
+    # Elaborative interrogation (§11): explain a cause, or a mechanism.
+    WHY = "why"
+    HOW = "how"
 
 
 class CallKind(StrEnum):
@@ -62,9 +66,13 @@ OVER = frozenset({Status.COMPLETED.value, Status.MISSED.value, Status.CANCELLED.
 PHASES = tuple(p.value for p in Phase)
 SIGNAL_KINDS = tuple(k.value for k in SignalKind)
 CALL_KINDS = tuple(k.value for k in CallKind)
+QUESTION_KINDS = frozenset({SignalKind.WHY.value, SignalKind.HOW.value})
+# The sketch pad's colours; white is the eraser.
+SKETCH_COLORS = ("#1f2937", "#b3261e", "#0b5394", "#1b6e3a", "#b26a00", "#ffffff")
+ERASER = "#ffffff"
 
 
-def vocabulary() -> dict[str, dict[str, str]]:
+def vocabulary() -> dict[str, Any]:
     """Every word, by enum, for pages and scripts (e.g. `phase.RATING`)."""
     return {
         "status": {s.name: s.value for s in Status},
@@ -72,4 +80,7 @@ def vocabulary() -> dict[str, dict[str, str]]:
         "role": {r.name: r.value for r in Role},
         "signal_kind": {k.name: k.value for k in SignalKind},
         "call_kind": {k.name: k.value for k in CallKind},
+        "question_kinds": sorted(QUESTION_KINDS),
+        "sketch_colors": list(SKETCH_COLORS),
+        "eraser": ERASER,
     }

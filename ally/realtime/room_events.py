@@ -110,6 +110,7 @@ def on_signal(sid: str, data: dict) -> dict:
             data.get("kind"),
             data.get("word"),
             utcnow(),
+            data.get("question"),
         )
     }
 
@@ -169,6 +170,34 @@ def on_ready(sid: str, data: dict) -> dict:
 
 
 @handler
+def on_predict(sid: str, data: dict) -> dict:
+    """Before a turn's teaching: its teacher says how simply they can explain
+    it now (1-5, once)."""
+    return room.predict(
+        user_of(sid),
+        data.get("session_id"),
+        data.get("turn"),
+        data.get("simplicity"),
+        utcnow(),
+    )
+
+
+@handler
+def on_sketch(sid: str, data: dict) -> dict:
+    """The teacher draws from memory while teaching: stored with the turn,
+    relayed to the room's other sockets."""
+    return room.sketch(
+        user_of(sid),
+        sid,
+        data.get("session_id"),
+        data.get("turn"),
+        data.get("strokes"),
+        data.get("clear"),
+        utcnow(),
+    )
+
+
+@handler
 def on_call(sid: str, data: dict) -> None:
     """A call message (offer, answer, candidate, hangup, media) for the partner;
     relayed to their sockets in this session only, never stored."""
@@ -191,6 +220,8 @@ EVENTS = {
     "summary": on_summary,
     "self_rate": on_self_rate,
     "ready": on_ready,
+    "predict": on_predict,
+    "sketch": on_sketch,
     "call": on_call,
 }
 

@@ -49,6 +49,8 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
         "summary": ("wrong_phase", "forbidden"),
         "self_rate": ("wrong_phase", "forbidden"),
         "ready": ("wrong_phase", "forbidden"),
+        "predict": ("ok", "forbidden"),  # before turn 0's teaching starts
+        "sketch": ("wrong_phase", "forbidden"),
         "call": ("ok", "ok"),  # from the room's opening (DESIGN §6)
     },
     "teaching": {
@@ -62,6 +64,8 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
         # DESIGN §6: once, "before the listener's rating is shown".
         "self_rate": ("ok", "forbidden"),
         "ready": ("wrong_phase", "forbidden"),
+        "predict": ("wrong_phase", "forbidden"),  # turn 0 is being taught
+        "sketch": ("ok", "forbidden"),
         "call": ("ok", "ok"),
     },
     "rating": {
@@ -76,6 +80,8 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
         # In the pause a self-rating also says the teacher is ready.
         "self_rate": ("ok", "forbidden"),
         "ready": ("ok", "forbidden"),
+        "predict": ("wrong_phase", "forbidden"),
+        "sketch": ("wrong_phase", "forbidden"),
         "call": ("ok", "ok"),
     },
 }
@@ -282,6 +288,27 @@ VALIDATION: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
         ],
     ),
     "ready": ("rating", "ann", [{"turn": v} for v in [*BAD_TURN, MISSING]]),
+    # Ben predicts his turn 1 while Ann teaches turn 0.
+    "predict": (
+        "teaching",
+        "ben",
+        [
+            *({"simplicity": v} for v in [*BAD_SIMPLICITY, MISSING]),
+            *({"turn": v} for v in [*BAD_TURN, MISSING]),
+        ],
+    ),
+    # Payload shapes in detail: tests/room/test_predict_and_sketch.py.
+    "sketch": (
+        "teaching",
+        "ann",
+        [
+            {"strokes": MISSING},
+            {"strokes": []},
+            {"strokes": [{"points": [[1001, 5]]}]},
+            {"clear": "yes"},
+            *({"turn": v} for v in [*BAD_TURN, MISSING]),
+        ],
+    ),
     # Payload shapes in detail: tests/room/test_call.py.
     "call": (
         "teaching",
@@ -309,7 +336,7 @@ def test_a_bad_payload_is_invalid_writes_nothing_and_the_socket_goes_on(
         start_rating(people, session_id)
     sock = getattr(people, actor)
     partner = people.ben if actor == "ann" else people.ann
-    base = valid(event, session_id)
+    base = valid(event, session_id, turn=1 if event == "predict" else 0)
 
     cases: list[tuple] = [*NOT_OBJECTS, (base, "extra"), (base, base)]
     cases += [(with_fields(base, {"session_id": v}),) for v in BAD_SESSION_IDS]

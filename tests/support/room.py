@@ -38,6 +38,8 @@ EVENTS = (
     "summary",
     "self_rate",
     "ready",
+    "predict",
+    "sketch",
     "call",
 )
 CODES = (
@@ -327,6 +329,12 @@ def valid(event: str, session_id: int, turn: int = 0) -> dict[str, Any]:
         },
         "self_rate": {"session_id": session_id, "turn": turn, "simplicity": 3},
         "ready": {"session_id": session_id, "turn": turn},
+        "predict": {"session_id": session_id, "turn": turn, "simplicity": 4},
+        "sketch": {
+            "session_id": session_id,
+            "turn": turn,
+            "strokes": [{"points": [[100, 100], [400, 520.5]], "color": "#b3261e"}],
+        },
         "call": {
             "session_id": session_id,
             "kind": "media",
@@ -431,6 +439,10 @@ def check_snapshot(app: Flask, state: dict, session_id: int, world: World) -> No
         assert turn["teacher_ready"] is (
             stored is not None and stored.teacher_ready_at is not None
         )
+        assert turn["predicted"] is (
+            stored is not None and stored.predicted_simplicity is not None
+        )
+        assert turn["sketch_points"] == (stored.sketch_points if stored else 0)
         taught = stored is not None and stored.teach_ends_at is not None
         teaching_over = index < session.current_turn or session.phase != "teaching"
         if taught and teaching_over:

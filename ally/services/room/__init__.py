@@ -5,6 +5,7 @@
 | `inputs` | loading a session through membership; checking ids, text, ratings |
 | `transition` | settle the clock, decide, compare-and-set, commit, push |
 | `events` | the use cases of client events (join … ready) |
+| `predictions`, `sketches` | the teacher's prediction before a turn; the sketch pad |
 | `signals` | the `signal` use case; `signal_store` is its fast read and batch sink |
 | `clock` | deadlines and no-shows (the scheduler's jobs call it) |
 | `turns` | what each step means for the turn rows |
@@ -28,8 +29,10 @@ from .events import (
     summary,
 )
 from .inputs import check_session_id, is_plausible_id, load_session
+from .predictions import predict
 from .signals import send as send_signal
 from .signals import signal
+from .sketches import sketch, strokes_of, turn_sketch
 
 __all__ = [
     "check_session_id",
@@ -38,12 +41,16 @@ __all__ = [
     "join",
     "leave",
     "load_session",
+    "predict",
     "rate",
     "ready",
     "self_rate",
     "send_signal",
     "set_topic",
     "signal",
+    "sketch",
     "socket_closed",
+    "strokes_of",
     "summary",
+    "turn_sketch",
 ]

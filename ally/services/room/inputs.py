@@ -16,6 +16,7 @@ from ..errors import Invalid, NotFound
 from ..storable import require_storable
 
 MAX_TOPIC, MAX_WORD, MAX_NOTE, MAX_SUMMARY = 120, 40, 1000, 600
+MAX_QUESTION = 200  # a listener's why/how question
 MAX_JARGON_WORDS = 20
 MAX_ID = 2**31 - 1  # PostgreSQL's INTEGER
 

@@ -91,7 +91,16 @@ def _facts_statement():
 @cache
 def _insert_statement():
     """The signal row's INSERT (built once)."""
-    columns = ("session_id", "turn_id", "user_id", "kind", "word", "at", "offset_ms")
+    columns = (
+        "session_id",
+        "turn_id",
+        "user_id",
+        "kind",
+        "word",
+        "question",
+        "at",
+        "offset_ms",
+    )
     return insert(Signal).values({name: bindparam(name) for name in columns})
 
 

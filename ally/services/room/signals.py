@@ -16,12 +16,19 @@ from typing import Any
 
 from ...domain import room as rules
 from ...domain.rate_limit import Buckets
-from ...domain.vocabulary import SIGNAL_KINDS, Phase, Role, Status
+from ...domain.vocabulary import QUESTION_KINDS, SIGNAL_KINDS, Phase, Role, Status
 from ...extensions import db
 from ...models import Signal
 from ...push import emit_to_session
 from ..errors import Forbidden, Invalid, NotFound, RateLimited, WrongPhase
-from .inputs import MAX_WORD, check_session_id, is_plausible_id, role, text
+from .inputs import (
+    MAX_QUESTION,
+    MAX_WORD,
+    check_session_id,
+    is_plausible_id,
+    role,
+    text,
+)
 from .presence import LOGIN_ENDED
 from .signal_store import Facts, read_facts, store
 from .transition import settled
@@ -34,22 +41,33 @@ _buckets = Buckets(SIGNAL_RATE, SIGNAL_BURST)
 
 
 def check_signal(
-    user_id: int, kind: Any, word: Any, *, status: str, phase: str, role: str
-) -> str | None:
-    """Refuse a signal that may not be sent now; returns the cleaned word.
+    user_id: int,
+    kind: Any,
+    word: Any,
+    question: Any,
+    *,
+    status: str,
+    phase: str,
+    role: str,
+) -> tuple[str | None, str | None]:
+    """Refuse a signal that may not be sent now; returns the cleaned word and
+    question.
 
     The last check takes one of the user's tokens (about 5 signals a second).
     """
     if kind not in SIGNAL_KINDS:
         raise Invalid(f"kind must be one of {', '.join(SIGNAL_KINDS)}.", field="kind")
     clean_word = text(word, "word", MAX_WORD, required=False)
+    clean_question = text(question, "question", MAX_QUESTION, required=False)
+    if clean_question is not None and kind not in QUESTION_KINDS:
+        raise Invalid("A question goes with why or how.", field="question")
     if status != Status.LIVE or phase != Phase.TEACHING:
         raise WrongPhase("Signals are sent while a turn is being taught.")
     if role != Role.LISTENER:
         raise Forbidden("Only the listener sends signals.")
     if not _buckets.allow(user_id, time.monotonic()):
         raise RateLimited("Too many signals at once; one is enough.")
-    return clean_word
+    return clean_word, clean_question
 
 
 def signal_record(
@@ -60,6 +78,7 @@ def signal_record(
     user_id: int,
     kind: str,
     word: str | None,
+    question: str | None,
     now: datetime,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """An accepted signal's row values and the payload relayed to the room."""
@@ -70,6 +89,7 @@ def signal_record(
         "user_id": user_id,
         "kind": kind,
         "word": word,
+        "question": question,
         "at": now,
         "offset_ms": offset_ms,
     }
@@ -81,11 +101,13 @@ def signal_record(
         "at": now.isoformat(),
         "offset_ms": offset_ms,
     }
+    if question is not None:
+        payload["question"] = question
     return values, payload
 
 
 def send(
-    sid: str, session_id: Any, kind: Any, word: Any, now: datetime
+    sid: str, session_id: Any, kind: Any, word: Any, now: datetime, question: Any = None
 ) -> dict[str, Any]:
     """The listener's signal from socket `sid`: checked, relayed, committed."""
     # The same order of refusals as every other event: the login, then the id.
@@ -94,9 +116,9 @@ def send(
     if facts is None or facts.socket_auth_version != facts.user_auth_version:
         raise Forbidden(LOGIN_ENDED)
     check_session_id(session_id)
-    accepted = _accept(facts, session_id, kind, word, now)
+    accepted = _accept(facts, session_id, kind, word, question, now)
     if accepted is None:
-        return signal(facts.user_id, session_id, kind, word, now)
+        return signal(facts.user_id, session_id, kind, word, now, question)
     values, payload = accepted
     # The teacher sees it at once; the listener's ack waits for the commit.
     emit_to_session(session_id, "signal", payload)
@@ -105,7 +127,7 @@ def send(
 
 
 def _accept(
-    facts: Facts, session_id: int, kind: Any, word: Any, now: datetime
+    facts: Facts, session_id: int, kind: Any, word: Any, question: Any, now: datetime
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The row's values and the relayed payload, a refusal, or None (ORM route)."""
     members = (facts.first_teacher_id, facts.second_teacher_id)
@@ -114,10 +136,11 @@ def _accept(
     due = facts.phase_ends_at is not None and facts.phase_ends_at <= now
     if due or facts.turn_id is None or facts.turn_started_at is None:
         return None
-    clean_word = check_signal(
+    clean_word, clean_question = check_signal(
         facts.user_id,
         kind,
         word,
+        question,
         status=facts.status,
         phase=facts.phase,
         role=rules.role_of(
@@ -135,19 +158,26 @@ def _accept(
         facts.user_id,
         kind,
         clean_word,
+        clean_question,
         now,
     )
 
 
 def signal(
-    user_id: int, session_id: Any, kind: Any, word: Any, now: datetime
+    user_id: int,
+    session_id: Any,
+    kind: Any,
+    word: Any,
+    now: datetime,
+    question: Any = None,
 ) -> dict[str, Any]:
     """The ORM route of a signal: the clock applied first, stored, relayed."""
     session = settled(user_id, session_id, now)
-    clean_word = check_signal(
+    clean_word, clean_question = check_signal(
         user_id,
         kind,
         word,
+        question,
         status=session.status,
         phase=session.phase,
         role=role(session, session.current_turn, user_id),
@@ -162,6 +192,7 @@ def signal(
         user_id,
         kind,
         clean_word,
+        clean_question,
         now,
     )
     db.session.add(Signal(**values))

@@ -71,6 +71,8 @@ def _statements() -> tuple[Select, Select, Select]:
             Turn.summary,
             Turn.self_simplicity,
             Turn.teacher_ready_at,
+            Turn.predicted_simplicity,
+            Turn.sketch_points,
             Rating.simplicity,
         )
         .outerjoin(Rating, Rating.turn_id == Turn.id)
@@ -144,6 +146,10 @@ def _one(session, now, rows, counts, online) -> dict[str, Any]:
                 # until when may the teacher still write a summary.
                 "rated": bool(row and row.simplicity is not None),
                 "teacher_ready": bool(row and row.teacher_ready_at is not None),
+                # Additive (§11): the teacher said how simply they could
+                # explain it (the value stays theirs), and points drawn.
+                "predicted": bool(row and row.predicted_simplicity is not None),
+                "sketch_points": row.sketch_points if row else 0,
                 "reflection_ends_at": (
                     iso(row.teach_ends_at + rate_for)
                     if teaching_over and row.teach_ends_at is not None

@@ -112,8 +112,43 @@ class TopicOut(ma.Schema):
     created_at = fields.AwareDateTime()
 
 
+class ScheduleOut(ma.Schema):
+    """A topic's place in the re-teach schedule (FSRS, DESIGN.md §11)."""
+
+    due_at = fields.AwareDateTime(
+        allow_none=True,
+        metadata={"description": "When to teach it again; null until first rated"},
+    )
+    stability_days = fields.Float(
+        allow_none=True,
+        metadata={"description": "Days for the chance of recall to fall to 90 %"},
+    )
+    retrievability = fields.Float(
+        allow_none=True,
+        metadata={"description": "Chance (0-1) of explaining it well now"},
+    )
+    reviews = Int(metadata={"description": "Rated explanations counted"})
+
+
+class ScheduledTopicOut(TopicOut, ScheduleOut):
+    pass
+
+
 class TopicList(ma.Schema):
-    items = fields.List(fields.Nested(TopicOut))
+    items = fields.List(fields.Nested(ScheduledTopicOut))
+
+
+class DueTopicOut(ScheduleOut):
+    topic_id = Int(
+        allow_none=True, metadata={"description": "The topic on my list, if it is"}
+    )
+    title = String(metadata={"description": "As last taught"})
+    key = String(metadata={"description": "The topic, case and spacing folded"})
+    last_review_at = fields.AwareDateTime()
+
+
+class DueTopicList(ma.Schema):
+    items = fields.List(fields.Nested(DueTopicOut))
 
 
 class PublicUser(ma.Schema):
@@ -313,6 +348,18 @@ class SessionOut(SessionItemOut):
     participants = fields.List(fields.Nested(ParticipantOut))
     plan = fields.List(fields.Nested(PlannedTurnOut))
     turns = fields.List(fields.Nested(TurnOut))
+
+
+class StrokeOut(ma.Schema):
+    points = fields.List(fields.List(fields.Float()))
+    width = fields.Float()
+    color = String()
+
+
+class TurnSketchOut(ma.Schema):
+    session_id = Int()
+    turn = Int()
+    strokes = fields.List(fields.Nested(StrokeOut))
 
 
 class IceServerOut(ma.Schema):

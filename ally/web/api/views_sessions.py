@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ...models import utcnow
-from ...services import call, partnerships, schedule
+from ...services import call, partnerships, room, schedule
 from ...services.errors import Invalid
 from .base import ApiBlueprint, api_user, login_required, require_json_object
 from .presenters import session_item_json, session_json
@@ -16,6 +16,7 @@ from .schemas import (
     SessionArgs,
     SessionList,
     SessionOut,
+    TurnSketchOut,
 )
 
 blp = ApiBlueprint("api_sessions", __name__, description="Sessions")
@@ -68,6 +69,14 @@ def ice_servers(session_id: int):
     # A credential: never kept by a cache between the browser and here.
     config = call.ice_config(api_user().id, session_id, utcnow())
     return config, 200, {"Cache-Control": "no-store"}
+
+
+@blp.route("/sessions/<int:session_id>/turns/<int:index>/sketch", methods=["GET"])
+@login_required
+@blp.response(200, TurnSketchOut)
+def turn_sketch(session_id: int, index: int):
+    """A turn's sketch as drawn so far (every stroke since its last clear)."""
+    return room.turn_sketch(api_user().id, session_id, index)
 
 
 @blp.route("/sessions/<int:session_id>/topic", methods=["PUT"])
