@@ -24,6 +24,7 @@ from ..domain.review import topic_key
 from ..extensions import db
 from ..models import Rating, TopicCard, Turn, utcnow
 from .sql import insert_ignoring_conflicts
+from .topics import list_topics
 
 CHUNK = 500
 
@@ -230,3 +231,44 @@ def curve(user_id: int, key: str, now: datetime) -> list[tuple[datetime, float]]
     state = rules.replay(((r.at, r.simplicity) for r in history), aim)
     until = max(now, state.due_at)
     return rules.curve([(r.at, r.simplicity) for r in history], until, aim)
+
+
+def _schedule(view: CardView | None) -> dict:
+    """The schedule fields of the API (§11): null until first rated."""
+    return {
+        "due_at": view.due_at if view else None,
+        "stability_days": view.stability_days if view else None,
+        "retrievability": view.retrievability if view else None,
+        "reviews": view.reviews if view else 0,
+    }
+
+
+def topics_with_schedule(user_id: int, now: datetime) -> list[dict]:
+    """The student's topics (their usual order), each with its schedule."""
+    mine = by_key(cards(user_id, now))
+    return [
+        {
+            "id": t.id,
+            "title": t.title,
+            "subject": t.subject,
+            "created_at": t.created_at,
+            **_schedule(mine.get(topic_key(t.title))),
+        }
+        for t in list_topics(user_id)
+    ]
+
+
+def due_topics(user_id: int, now: datetime) -> list[dict]:
+    """Topics due to be taught again, most overdue first, with the student's
+    topic id when the topic is on their list (else null)."""
+    ids = {topic_key(t.title): t.id for t in list_topics(user_id)}
+    return [
+        {
+            "topic_id": ids.get(view.key),
+            "title": view.topic,
+            "key": view.key,
+            "last_review_at": view.last_review_at,
+            **_schedule(view),
+        }
+        for view in due(user_id, now)
+    ]

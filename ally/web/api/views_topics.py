@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ...services import topics
+from ...models import utcnow
+from ...services import reteach, topics
 from .base import ApiBlueprint, api_user, login_required, require_json_object
-from .schemas import TopicIn, TopicList, TopicOut, TopicPatch
+from .schemas import DueTopicList, TopicIn, TopicList, TopicOut, TopicPatch
 
 blp = ApiBlueprint("api_topics", __name__, description="Topics to teach")
 blp.before_request(require_json_object)
@@ -14,8 +15,16 @@ blp.before_request(require_json_object)
 @login_required
 @blp.response(200, TopicList)
 def list_topics():
-    """The caller's topics."""
-    return {"items": topics.list_topics(api_user().id)}
+    """The caller's topics, each with when to teach it again (re-teach schedule)."""
+    return {"items": reteach.topics_with_schedule(api_user().id, utcnow())}
+
+
+@blp.route("/topics/due", methods=["GET"])
+@login_required
+@blp.response(200, DueTopicList)
+def due_topics():
+    """Topics due to be taught again, most overdue first."""
+    return {"items": reteach.due_topics(api_user().id, utcnow())}
 
 
 @blp.route("/topics", methods=["POST"])
