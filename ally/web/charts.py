@@ -136,3 +136,18 @@ def line_chart(
         legend_x += 24 + 7 * len(line.name)
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def four_way_chart(periods: Sequence, period: str) -> Markup | None:
+    """The four-way calibration's chart: prediction, self-rating, partner and
+    re-check means per period (domain.calibration figures), or None if empty."""
+    from ..domain.calibration import chart_series
+
+    lines = [Series(name, points) for name, points in chart_series(periods) if points]
+    if not lines:
+        return None
+    return line_chart(
+        lines,
+        title=f"Prediction, self-rating, partner and re-check per {period}",
+        chart_id="calibration4",
+    )
