@@ -21,6 +21,15 @@ Profiles:
 * stress: one 30-minute turn (no phase change), `--stress-rate` signals per
   second per session (default 2), evenly spaced.
 
+`--call-signalling` (either profile): right after a session's two clients
+joined (so spread over `--join-spread` like the joins), they do a call's worth
+of `call` messages as a browser pair would: one `media` each way, an `offer`
+(a ~5 KB SDP) and its `answer`, then 10 relay `candidate` messages each way,
+each message after the previous one's ack (bench/room/load.mjs). Reported
+apart from the signals: sent, acknowledged, relayed (received by the partner),
+lost (acknowledged but never received), refused, ack and relay times; a step
+with call signalling passes only if none was lost, refused or timed out too.
+
 Results (every step, every worker's report, the machine, the load average) go
 to `bench/results/room-<profile>-<server>-<time>.json` and a markdown table to
 the `.md` next to it. Only 127.0.0.1 is contacted.
@@ -567,6 +576,7 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
             "joinSpreadSeconds": args.join_spread,
             "phaseMarginMs": 300,
             "perMessageDeflate": not args.no_deflate,
+            "callSignalling": args.call_signalling,
         }
         workers = max(1, min(args.workers, sessions))
         gens = [
@@ -584,7 +594,12 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
         sampler.mark("connected")
         for gen in gens:
             gen.send("join")
-        joined = [g.read("joined", budget + args.join_spread) for g in gens]
+        # Call signalling ends the join stage. Its worst case, every ack and
+        # every wait of a session's chain running out: 19 x 15 s.
+        call_budget = 300 if args.call_signalling else 0
+        joined = [
+            g.read("joined", budget + args.join_spread + call_budget) for g in gens
+        ]
         sampler.mark("joined")
         for gen in gens:
             gen.send(f"run {args.duration} {args.drain}")
@@ -702,8 +717,19 @@ def _summarize(connected, joined, ran, raw, sampler, args, sessions) -> dict[str
         round(run_cpu * 10 / sig["relayed_per_s"], 2) if sig["relayed_per_s"] else None
     )
     p99 = out["latency_ms"]["p99"]
+    call_ok = True
+    if args.call_signalling:
+        out["call"] = _call_summary(joined, raw)
+        call = out["call"]
+        call_ok = (
+            call["lost"] == 0
+            and call["ack_timeouts"] == 0
+            and not call["refused"]
+            and call["sessions_skipped"] == 0
+        )
     out["pass"] = bool(
-        out["connect"]["connected"] == out["connect"]["sockets"]
+        call_ok
+        and out["connect"]["connected"] == out["connect"]["sockets"]
         and out["join"]["joined"] == out["connect"]["sockets"]
         and sig["lost"] == 0
         and sig["ack_timeouts"] == 0
@@ -715,6 +741,33 @@ def _summarize(connected, joined, ran, raw, sampler, args, sessions) -> dict[str
         and (not stress or sig["relayed_per_s"] >= 0.97 * sig["offered_per_s"])
     )
     return out
+
+
+def _call_summary(joined: list[dict], raw: list[dict]) -> dict[str, Any]:
+    """The call signalling of every worker, merged (--call-signalling)."""
+    calls = [j["call"] for j in joined]
+    total = lambda key: sum(c[key] for c in calls)  # noqa: E731
+    sent = _merge_counts(calls, "sent")
+    return {
+        "sessions": total("sessions"),
+        "sessions_completed": total("sessions_completed"),
+        "sessions_skipped": total("sessions_skipped"),
+        "sent": sum(sent.values()),
+        "sent_by_kind": sent,
+        "acked_ok": total("acked_ok"),
+        "refused": _merge_counts(calls, "refused"),
+        "ack_timeouts": total("ack_timeouts"),
+        # Acknowledged ok, so the partner should receive each.
+        "expected_relayed": total("expected"),
+        "relayed": total("received"),
+        "lost": total("lost"),
+        "duplicates": total("duplicates"),
+        "unexpected": total("unexpected"),
+        "wait_timeouts": total("wait_timeouts"),
+        "sdp_bytes": calls[0]["sdp_bytes"] if calls else None,
+        "ack_ms": summary([x for r in raw for x in r.get("call_ack_ms", [])]),
+        "relay_ms": summary([x for r in raw for x in r.get("call_relay_ms", [])]),
+    }
 
 
 # --- output -------------------------------------------------------------------
@@ -776,6 +829,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
             )
             + " |"
         )
+    calls = [r for r in results if "call" in r]
+    if calls:
+        rows += ["", call_markdown(calls)]
     best = best_rates(results)
     if best:
         rows.append("")
@@ -783,6 +839,44 @@ def markdown(results: list[dict[str, Any]]) -> str:
             rows.append(f"- highest sustained relayed rate, {target}: {rate} signals/s")
         if best.get("ally") and best.get("bare"):
             rows.append(f"- Ally / bare: {100 * best['ally'] / best['bare']:.0f} %")
+    return "\n".join(rows)
+
+
+def call_markdown(results: list[dict[str, Any]]) -> str:
+    """Call signalling per step (--call-signalling), during the join stage."""
+    rows = [
+        "Call signalling (per session: media, offer/answer, 10 candidates each "
+        "way; during the join spread)",
+        "",
+        "| Target | Sessions | Call msgs sent | acked ok | relayed | lost "
+        "| refused | ack time-outs | Ack p50 ms | Ack p99 ms | Relay p50 ms "
+        "| Relay p99 ms | SDP bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        c = r["call"]
+        rows.append(
+            "| "
+            + " | ".join(
+                _fmt(v)
+                for v in (
+                    r["target"],
+                    r["sessions"],
+                    c["sent"],
+                    c["acked_ok"],
+                    c["relayed"],
+                    c["lost"],
+                    sum(c["refused"].values()),
+                    c["ack_timeouts"],
+                    c["ack_ms"]["p50"],
+                    c["ack_ms"]["p99"],
+                    c["relay_ms"]["p50"],
+                    c["relay_ms"]["p99"],
+                    c["sdp_bytes"]["offer"] if c["sdp_bytes"] else None,
+                )
+            )
+            + " |"
+        )
     return "\n".join(rows)
 
 
@@ -908,6 +1002,12 @@ def main(argv: list[str] | None = None) -> None:
         help="run the server and generators at this nice value (e.g. -10, as "
         "root) when the machine is shared",
     )
+    parser.add_argument(
+        "--call-signalling",
+        action="store_true",
+        help="after joining, each session's clients do a call's signalling "
+        "(media, offer, answer, 10 candidates each way)",
+    )
     parser.add_argument("--label", default="", help="added to the result file name")
     args = parser.parse_args(argv)
     stress = args.profile == "stress"
@@ -990,6 +1090,10 @@ def main(argv: list[str] | None = None) -> None:
                 brief["relayed_per_s"] = row["signals"]["relayed_per_s"]
                 brief["lost"] = row["signals"]["lost"]
                 brief["server_cpu_pct"] = row["resources"]["run"]["server_cpu_pct"]
+            if "call" in row:
+                brief["call"] = {
+                    k: row["call"][k] for k in ("sent", "relayed", "lost", "refused")
+                } | {"ack_p99_ms": row["call"]["ack_ms"]["p99"]}
             print("  ", json.dumps(brief), flush=True)
             if args.stop_on_fail and not row.get("pass"):
                 failed.add(target)

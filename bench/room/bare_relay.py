@@ -2,10 +2,12 @@
 
     ALLY_ASYNC_MODE=gevent python bench/room/bare_relay.py --port P
 
-It serves the same two events the load generator uses, with the same payload
+It serves the same events the load generator uses, with the same payload
 shapes and acknowledgements as Ally, and nothing else: no login, no database.
 `join_session` puts the socket in the session's room; `signal` re-emits the
-payload to that room (both clients, as Ally does) and acknowledges it. It runs
+payload to that room (both clients, as Ally does) and acknowledges it; `call`
+(`--call-signalling`) re-emits the message to the room's other socket only
+(Ally relays it to the partner's sockets) and acknowledges it. It runs
 under the same async mode, server and garbage-collector setting as
 `python app.py` (``ALLY_ASYNC_MODE`` = ``threading`` or ``gevent``,
 ``socketio.run``), or
@@ -26,7 +28,7 @@ import argparse  # noqa: E402
 import gc  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
-from flask import Flask  # noqa: E402
+from flask import Flask, request  # noqa: E402
 from flask_socketio import SocketIO, join_room  # noqa: E402
 
 from ally.serving import gevent_server_options  # noqa: E402
@@ -67,6 +69,27 @@ def on_signal(data: object = None) -> dict:
     }
     socketio.emit("signal", payload, to=f"session:{data['session_id']}")
     return {"ok": True, "signal": payload}
+
+
+@socketio.on("call")
+def on_call(data: object = None) -> dict:
+    """Re-emit a call message to the other socket in the room, shaped like Ally's.
+
+    There are no users here: `from_user_id` is null, and "the partner" is
+    every socket in the session's room but the sender's.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("session_id"), int):
+        return {"ok": False, "error": "invalid", "message": "session_id"}
+    payload = {
+        "session_id": data["session_id"],
+        "from_user_id": None,
+        "kind": data.get("kind"),
+        "data": data.get("data"),
+    }
+    socketio.emit(
+        "call", payload, to=f"session:{data['session_id']}", skip_sid=request.sid
+    )
+    return {"ok": True}
 
 
 def main(argv: list[str] | None = None) -> None:

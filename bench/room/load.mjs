@@ -5,14 +5,16 @@
 // CONFIG (written by the driver): {url, profile: "realistic" | "stress", bare,
 // sessions: [{id, users: [{id, token}, {id, token}]}], signalMeanSeconds,
 // stressRate, connectConcurrency, joinSpreadSeconds, phaseMarginMs,
-// perMessageDeflate, out}.
+// perMessageDeflate, callSignalling, out}.
 //
 // Each session has two websocket clients (transports: ["websocket"], auth:
 // {token}). The worker moves through stages when the driver says so on stdin,
 // one word a line, and reports each stage as one JSON line on stdout:
 //   (start)  connect every socket, at most connectConcurrency at a time
 //   join     every session's two sockets send join_session, spread evenly over
-//            joinSpreadSeconds
+//            joinSpreadSeconds; with callSignalling, each session then does a
+//            call's worth of `call` messages at once (see below) and the
+//            report waits for every session's to finish
 //   run D W  send signals for D seconds, then wait up to W seconds for the
 //            last ones to arrive; raw latencies go to CONFIG.out
 //   close    disconnect and exit
@@ -21,6 +23,17 @@
 // `word` field and remembers performance.now(); the teacher's client takes the
 // difference when its `signal` event arrives (both clients of a session live in
 // this process, so one monotonic clock serves both).
+//
+// Call signalling (callSignalling: true), like a browser pair joining a call
+// (static/js/call.js): client 0 sends `media`; client 1, once that arrives,
+// sends its own `media`; client 0 then sends an `offer` (a ~5 KB SDP), client 1
+// answers it with an `answer` (same size), and once the answer is in, both send
+// 10 `candidate` messages (relay candidates) at the same time. Each side sends
+// its messages one after another, each after the previous one's ack. A step
+// that waits for the partner's message goes on after CALL_WAIT_MS even if it
+// never came (it is then counted lost). The receiving client counts every
+// relayed `call` event; lost = acknowledged ok - received, per session,
+// direction and kind.
 
 import fs from "node:fs";
 import readline from "node:readline";
@@ -201,6 +214,289 @@ function startSending(session) {
   }
 }
 
+// --- call signalling (callSignalling) ------------------------------------------
+
+const CALL_CANDIDATES = 10; // per side
+const CALL_WAIT_MS = 15000; // how long a step waits for the partner's message
+const callPending = [];
+const callAckLatencies = []; // ack - send, ms
+const callRelayLatencies = []; // partner receive - send, ms
+const callStats = {
+  sessions: 0,
+  sessions_completed: 0, // every step saw the partner's message in time
+  sessions_skipped: 0, // a join failed: no call
+  sent: {}, // kind -> count
+  acked_ok: 0,
+  refused: {},
+  ack_timeouts: 0,
+  expected: 0, // acknowledged ok: the partner should receive each
+  received: 0, // relayed `call` events the partner got (matched to a send)
+  lost: 0,
+  duplicates: 0, // received more often than acknowledged ok (per flow)
+  unexpected: 0, // not from the partner, or not this session's
+  wait_timeouts: 0, // a step gave up waiting for the partner's message
+};
+// `${sessionId}:${fromIndex}:${kind}` -> {sent: [t0...], acked, received, waiters}.
+// One side sends one message at a time and the server relays them in order,
+// so the k-th arrival of a flow is its k-th send (the relay latency's pairing;
+// a refused message would shift it, and is counted apart anyway).
+const callFlows = new Map();
+
+function callFlow(session, from, kind) {
+  const key = `${session.id}:${from}:${kind}`;
+  let flow = callFlows.get(key);
+  if (!flow) {
+    flow = { sent: [], acked: 0, received: 0, waiters: [] };
+    callFlows.set(key, flow);
+  }
+  return flow;
+}
+
+// A Chrome-like session description (audio and a video transceiver, as a
+// page offering its camera sends): about 5 KB.
+function fakeSdp(type, session, from) {
+  const id = `${session.id}${from}`.padStart(8, "7");
+  const ufrag = `u${session.id.toString(36)}${from}`.padEnd(4, "x");
+  const pwd = `p${session.id.toString(36)}${from}`.padEnd(24, "q");
+  const fingerprint = Array.from({ length: 32 }, (_, i) =>
+    ((i * 37 + session.id + from) % 256).toString(16).padStart(2, "0").toUpperCase(),
+  ).join(":");
+  const setup = type === "offer" ? "actpass" : "active";
+  const ssrc = (base) => 1000000000 + ((session.id * 7919 + from * 104729 + base) % 1000000000);
+  const cname = `c${session.id}x${from}QeZp3Lh9mVw2`;
+  const stream = `s${session.id}x${from}-4f1c-9a2e-7d3b5c8e1f20`;
+  const track = (kind) => `${kind}-${session.id}-${from}-a1b2c3d4e5f6`;
+  const common = (mid) => [
+    "c=IN IP4 0.0.0.0",
+    "a=rtcp:9 IN IP4 0.0.0.0",
+    `a=ice-ufrag:${ufrag}`,
+    `a=ice-pwd:${pwd}`,
+    "a=ice-options:trickle",
+    `a=fingerprint:sha-256 ${fingerprint}`,
+    `a=setup:${setup}`,
+    `a=mid:${mid}`,
+  ];
+  const lines = [
+    "v=0",
+    `o=- ${id}483920571 2 IN IP4 127.0.0.1`,
+    "s=-",
+    "t=0 0",
+    "a=group:BUNDLE 0 1",
+    "a=extmap-allow-mixed",
+    `a=msid-semantic: WMS ${stream}`,
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126",
+    ...common("0"),
+    "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+    "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+    "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+    "a=sendrecv",
+    `a=msid:${stream} ${track("audio")}`,
+    "a=rtcp-mux",
+    "a=rtcp-rsize",
+    "a=rtpmap:111 opus/48000/2",
+    "a=rtcp-fb:111 transport-cc",
+    "a=fmtp:111 minptime=10;useinbandfec=1",
+    "a=rtpmap:63 red/48000/2",
+    "a=fmtp:63 111/111",
+    "a=rtpmap:9 G722/8000",
+    "a=rtpmap:0 PCMU/8000",
+    "a=rtpmap:8 PCMA/8000",
+    "a=rtpmap:13 CN/8000",
+    "a=rtpmap:110 telephone-event/48000",
+    "a=rtpmap:126 telephone-event/8000",
+    `a=ssrc:${ssrc(1)} cname:${cname}`,
+    `a=ssrc:${ssrc(1)} msid:${stream} ${track("audio")}`,
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105 106 107 108 109 127 125 39 40 45 46 98 99 100 101 112 113 116 117 118",
+    ...common("1"),
+    "a=extmap:14 urn:ietf:params:rtp-hdrext:toffset",
+    "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+    "a=extmap:13 urn:3gpp:video-orientation",
+    "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+    "a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+    "a=extmap:6 http://www.webrtc.org/experiments/rtp-hdrext/video-content-type",
+    "a=extmap:7 http://www.webrtc.org/experiments/rtp-hdrext/video-timing",
+    "a=extmap:8 http://www.webrtc.org/experiments/rtp-hdrext/color-space",
+    "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+    "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+    "a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+    "a=sendrecv",
+    `a=msid:${stream} ${track("video")}`,
+    "a=rtcp-mux",
+    "a=rtcp-rsize",
+  ];
+  const codecs = [
+    [96, "VP8/90000", null, 97],
+    [102, "H264/90000", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", 103],
+    [104, "H264/90000", "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f", 105],
+    [106, "H264/90000", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", 107],
+    [108, "H264/90000", "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f", 109],
+    [127, "H264/90000", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f", 125],
+    [39, "H264/90000", "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=4d001f", 40],
+    [45, "AV1/90000", "level-idx=5;profile=0;tier=0", 46],
+    [98, "VP9/90000", "profile-id=0", 99],
+    [100, "VP9/90000", "profile-id=2", 101],
+  ];
+  for (const [pt, name, fmtp, rtx] of codecs) {
+    lines.push(`a=rtpmap:${pt} ${name}`);
+    for (const fb of ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"]) {
+      lines.push(`a=rtcp-fb:${pt} ${fb}`);
+    }
+    if (fmtp) lines.push(`a=fmtp:${pt} ${fmtp}`);
+    lines.push(`a=rtpmap:${rtx} rtx/90000`, `a=fmtp:${rtx} apt=${pt}`);
+  }
+  lines.push(
+    "a=rtpmap:112 red/90000",
+    "a=rtpmap:113 rtx/90000",
+    "a=fmtp:113 apt=112",
+    "a=rtpmap:116 ulpfec/90000",
+    `a=ssrc-group:FID ${ssrc(2)} ${ssrc(3)}`,
+    `a=ssrc:${ssrc(2)} cname:${cname}`,
+    `a=ssrc:${ssrc(2)} msid:${stream} ${track("video")}`,
+    `a=ssrc:${ssrc(3)} cname:${cname}`,
+    `a=ssrc:${ssrc(3)} msid:${stream} ${track("video")}`,
+  );
+  return lines.join("\r\n") + "\r\n";
+}
+
+function fakeCandidate(session, from, n) {
+  const foundation = 1000000000 + ((session.id * 31 + from * 7 + n) % 1000000000);
+  const port = 20000 + ((session.id * 20 + from * 10 + n) % 12000);
+  return {
+    candidate:
+      `candidate:${foundation} 1 udp 41885439 127.0.0.1 ${port} typ relay ` +
+      `raddr 0.0.0.0 rport 0 generation 0 ufrag u${session.id.toString(36)}${from} ` +
+      "network-id 1 network-cost 10",
+    sdpMid: "0",
+    sdpMLineIndex: 0,
+  };
+}
+
+function sendCall(session, from, kind, data) {
+  return new Promise((resolve) => {
+    const sock = session.sockets[from];
+    if (!sock || !sock.connected) {
+      countInto(errors, "call_on_closed_socket");
+      resolve(false);
+      return;
+    }
+    const flow = callFlow(session, from, kind);
+    const t0 = performance.now();
+    flow.sent.push(t0);
+    countInto(callStats.sent, kind);
+    sock
+      .timeout(ACK_TIMEOUT_MS)
+      .emit("call", { session_id: session.id, kind, data }, (err, resp) => {
+        if (err) {
+          callStats.ack_timeouts += 1;
+          resolve(false);
+        } else if (resp && resp.ok) {
+          callStats.acked_ok += 1;
+          flow.acked += 1;
+          callAckLatencies.push(performance.now() - t0);
+          resolve(true);
+        } else {
+          countInto(callStats.refused, (resp && resp.error) || "no_answer");
+          resolve(false);
+        }
+      });
+  });
+}
+
+function onCall(session, index, payload) {
+  const kind = payload && payload.kind;
+  const from = 1 - index;
+  const fromId = session.users[from].id;
+  if (
+    !payload ||
+    payload.session_id !== session.id ||
+    (!cfg.bare && payload.from_user_id !== fromId)
+  ) {
+    callStats.unexpected += 1;
+    return;
+  }
+  const flow = callFlow(session, from, kind);
+  const t0 = flow.sent[flow.received];
+  flow.received += 1;
+  if (t0 !== undefined) callRelayLatencies.push(performance.now() - t0);
+  for (const wake of flow.waiters.splice(0)) wake();
+}
+
+// Resolves once `count` messages of `kind` from `from` arrived (or after CALL_WAIT_MS).
+function callArrived(session, from, kind, count = 1) {
+  const flow = callFlow(session, from, kind);
+  if (flow.received >= count) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      callStats.wait_timeouts += 1;
+      resolve(false);
+    }, CALL_WAIT_MS);
+    const check = () => {
+      if (flow.received >= count) {
+        clearTimeout(timer);
+        resolve(true);
+      } else {
+        flow.waiters.push(check);
+      }
+    };
+    flow.waiters.push(check);
+  });
+}
+
+async function sendCandidates(session, from) {
+  for (let n = 0; n < CALL_CANDIDATES; n++) {
+    await sendCall(session, from, "candidate", fakeCandidate(session, from, n));
+  }
+}
+
+async function callSignalling(session) {
+  callStats.sessions += 1;
+  let inTime = true;
+  const media = { audio: true, video: false };
+  await sendCall(session, 0, "media", media);
+  inTime = (await callArrived(session, 0, "media")) && inTime;
+  await sendCall(session, 1, "media", media);
+  inTime = (await callArrived(session, 1, "media")) && inTime;
+  await sendCall(session, 0, "offer", { type: "offer", sdp: fakeSdp("offer", session, 0) });
+  inTime = (await callArrived(session, 0, "offer")) && inTime;
+  await sendCall(session, 1, "answer", { type: "answer", sdp: fakeSdp("answer", session, 1) });
+  inTime = (await callArrived(session, 1, "answer")) && inTime;
+  await Promise.all([sendCandidates(session, 0), sendCandidates(session, 1)]);
+  const both = await Promise.all([
+    callArrived(session, 0, "candidate", CALL_CANDIDATES),
+    callArrived(session, 1, "candidate", CALL_CANDIDATES),
+  ]);
+  if (inTime && both.every(Boolean)) callStats.sessions_completed += 1;
+}
+
+function callReport() {
+  let expected = 0;
+  let received = 0;
+  let lost = 0;
+  let duplicates = 0;
+  for (const flow of callFlows.values()) {
+    expected += flow.acked;
+    received += flow.received;
+    lost += Math.max(0, flow.acked - flow.received);
+    duplicates += Math.max(0, flow.received - flow.acked);
+  }
+  Object.assign(callStats, { expected, received, lost, duplicates });
+  return {
+    ...callStats,
+    sdp_bytes: fakeSdpSizes(),
+    ack_ms: summary(callAckLatencies),
+    relay_ms: summary(callRelayLatencies),
+  };
+}
+
+function fakeSdpSizes() {
+  const s = sessions[0] || { id: 1 };
+  return {
+    offer: Buffer.byteLength(fakeSdp("offer", s, 0)),
+    answer: Buffer.byteLength(fakeSdp("answer", s, 1)),
+  };
+}
+
 // --- stages -------------------------------------------------------------------
 
 function percentile(sorted, p) {
@@ -247,6 +543,7 @@ function connectOne(session, index) {
       countInto(disconnects, reason);
     });
     sock.on("signal", (payload) => onSignal(session, index, payload));
+    if (cfg.callSignalling) sock.on("call", (payload) => onCall(session, index, payload));
     sock.on("session_state", (state) => {
       if (running) countInto(events, "session_state");
       if (index === 0) {
@@ -330,11 +627,16 @@ async function joinAll() {
             if (r.ok) times.push(r.ms);
             else countInto(failures, r.error);
           }
+          if (cfg.callSignalling) {
+            if (results.every((r) => r.ok)) callPending.push(callSignalling(s));
+            else callStats.sessions_skipped += 1;
+          }
           resolve();
         }, (k / Math.max(1, sessions.length)) * spread);
       }),
   );
   await Promise.all(pending);
+  if (cfg.callSignalling) await Promise.all(callPending);
   // Wait (briefly) until every Ally session reports teaching.
   const deadline = performance.now() + 15000;
   while (!cfg.bare && performance.now() < deadline) {
@@ -345,14 +647,16 @@ async function joinAll() {
   for (const s of sessions) {
     countInto(phases, s.state ? `${s.state.status}/${s.state.phase}` : "unknown");
   }
-  say({
+  const report = {
     stage: "joined",
     joined: times.length,
     failures,
     join_ms: summary(times),
     phases,
     seconds: (performance.now() - t0) / 1000,
-  });
+  };
+  if (cfg.callSignalling) report.call = callReport();
+  say(report);
 }
 
 async function run(durationSeconds, drainSeconds) {
@@ -384,10 +688,12 @@ async function run(durationSeconds, drainSeconds) {
   let unacked_received = 0;
   for (const n of receivedBy.keys()) if (!acked.has(n)) unacked_received += 1;
   const elapsed = (sendEnd - t0) / 1000;
-  fs.writeFileSync(
-    cfg.out,
-    JSON.stringify({ latencies_ms: latencies, ack_ms: ackLatencies }),
-  );
+  const raw = { latencies_ms: latencies, ack_ms: ackLatencies };
+  if (cfg.callSignalling) {
+    raw.call_ack_ms = callAckLatencies;
+    raw.call_relay_ms = callRelayLatencies;
+  }
+  fs.writeFileSync(cfg.out, JSON.stringify(raw));
   say({
     stage: "ran",
     started_at_unix: wall0 / 1000,
