@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import User
-from . import accounts, partners, profiles, topics
+from . import accounts, partners, profiles, recheck, topics
 from .demo_history import seed_history
 
 DEMO_PASSWORD = "teach-back-demo"
@@ -76,4 +76,6 @@ def seed_demo(now: datetime) -> tuple[DemoUser, ...]:
     )
     partnership = partners.accept_request(users[1].id, request.id, now)
     seed_history(partnership, now)
+    # Yesterday's explanations are open for their re-check: invite them now.
+    recheck.invite_due(now)
     return DEMO_USERS

@@ -2,8 +2,10 @@
 
 So a new visitor running `python app.py --demo` sees the review filled in:
 topics improving and one still not simple, jargon flagged, summaries with rare
-words, self-ratings to compare. Written straight to the tables (it is history:
-no notifications, no pushes), with a fixed seed so every demo looks the same.
+words, self-ratings to compare, predictions that expect more than the
+explanation delivers and next-day re-checks that match the partner. Written
+straight to the tables (it is history: no notifications, no pushes), with a
+fixed seed so every demo looks the same.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from ..domain.recheck import (
+    RECHECK_OPENS_AFTER,
+    SIMPLICITY_MAX,
+    SIMPLICITY_MIN,
+    WindowState,
+)
+from ..domain.recheck import window as recheck_window
 from ..domain.review import topic_key
 from ..domain.schedule import occurrences, turn_lengths
 from ..extensions import db
@@ -27,6 +36,10 @@ from .schedule import schedule_of
 DAYS = 21
 SEED = 20261125
 MISSED_DAYS_AGO = (5, 12)
+# Predictions run ahead of what the partner saw; re-checks a night later match.
+PREDICTION_STEPS = (0, 1, 1, 2)
+RECHECK_STEPS = (0, 0, 0, -1, 1)
+RECHECK_SHARE = 0.7  # of the turns whose re-check window has opened
 # topic -> (simplicity of each successive explanation, summary, jargon words)
 STORIES = {
     "Renin–angiotensin–aldosterone system": (
@@ -82,6 +95,8 @@ def seed_history(partnership: Partnership, now: datetime) -> int:
     ):
         return 0
     rng = random.Random(SEED)
+    # Its own draws, so the rest of the history stays as it always was.
+    own_rng = random.Random(SEED + 1)
     start = now - timedelta(days=DAYS)
     partnership.created_at = start - timedelta(days=1)
     db.session.flush()
@@ -101,6 +116,11 @@ def seed_history(partnership: Partnership, now: datetime) -> int:
     }
     taught = {title: 0 for title in STORIES}
     teach, rate = turn_lengths(partnership.session_minutes, partnership.turns)
+    # The latest session whose re-checks are open: left for the invitation job.
+    for_job = max(
+        (o.starts_at for o in plan if o.ends_at + RECHECK_OPENS_AFTER <= now),
+        default=None,
+    )
     made = 0
     for occurrence in plan:
         first = members[occurrence.first_teacher]
@@ -168,6 +188,9 @@ def seed_history(partnership: Partnership, now: datetime) -> int:
                 self_simplicity=min(5, score + rng.choice((0, 1, 1))),
                 self_rated_at=at + timedelta(seconds=spoke + 20),
             )
+            _predict_and_recheck(
+                turn, score, own_rng, now, occurrence.starts_at == for_job
+            )
             db.session.add(turn)
             db.session.flush()
             words = SIGNAL_WORDS.get(title, [])
@@ -207,3 +230,27 @@ def seed_history(partnership: Partnership, now: datetime) -> int:
             at += timedelta(seconds=spoke + 40)
     db.session.commit()
     return made
+
+
+def _clamped(value: int) -> int:
+    return max(SIMPLICITY_MIN, min(SIMPLICITY_MAX, value))
+
+
+def _predict_and_recheck(
+    turn: Turn, score: int, rng: random.Random, now: datetime, for_job: bool
+) -> None:
+    """A prediction before teaching and, once its window opened, a re-check.
+
+    The turns `for_job` are left uninvited for the invitation job (demo.seed_demo
+    runs it), so the demo shows its notifications and an open re-check too."""
+    turn.predicted_simplicity = _clamped(score + rng.choice(PREDICTION_STEPS))
+    turn.predicted_at = turn.started_at - timedelta(seconds=30)
+    span = recheck_window(turn.ended_at)
+    if span.state(now) == WindowState.EARLY:
+        return
+    if for_job:
+        return
+    turn.recheck_invited_at = span.opens_at
+    if rng.random() < RECHECK_SHARE:
+        turn.recheck_simplicity = _clamped(score + rng.choice(RECHECK_STEPS))
+        turn.rechecked_at = min(span.opens_at + timedelta(hours=2), now)
