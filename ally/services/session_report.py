@@ -1,4 +1,5 @@
-"""One session told turn by turn: topic, rating, note, jargon, summary, signals."""
+"""One session told turn by turn: topic, rating, note, jargon, summary, signals,
+sketch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Rating, Signal, TeachSession, Turn, User
+from .room import strokes_of
 from .schedule import get_session, plan_of
 
 SIGNAL_KINDS = ("jargon", "lost", "slower", "clear")
@@ -45,6 +47,8 @@ class TurnReport:
     summary: str | None
     self_simplicity: int | None
     signals: list[SignalItem] = field(default_factory=list)
+    # The sketch pad's strokes since its last clear ([{points, width, color}]).
+    sketch: list[dict] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -68,8 +72,9 @@ class SessionReport:
     turns: list[TurnReport]
 
 
-def report(user_id: int, session_id: int) -> SessionReport:
-    """The turn-by-turn report of one of the user's sessions (else NotFound)."""
+def report(user_id: int, session_id: int, with_sketch: bool = False) -> SessionReport:
+    """The turn-by-turn report of one of the user's sessions (else NotFound);
+    `with_sketch` adds each turn's strokes (the summary page draws them)."""
     session = get_session(user_id, session_id)
     rows = {
         t.index: t
@@ -88,6 +93,7 @@ def report(user_id: int, session_id: int) -> SessionReport:
         signals.setdefault(s.turn_id, []).append(
             SignalItem(s.kind, s.word, s.at, s.offset_ms)
         )
+    sketches = strokes_of([row.id for row in rows.values()]) if with_sketch else {}
     names = dict(
         db.session.execute(
             select(User.id, User.display_name).where(User.id.in_(session.member_ids()))
@@ -115,6 +121,7 @@ def report(user_id: int, session_id: int) -> SessionReport:
                 summary=row.summary if row else None,
                 self_simplicity=row.self_simplicity if row else None,
                 signals=signals.get(row.id, []) if row else [],
+                sketch=sketches.get(row.id, []) if row else [],
             )
         )
     partner_id = next((i for i in session.member_ids() if i != user_id), None)

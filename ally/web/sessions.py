@@ -172,5 +172,5 @@ def room(session_id: int):
 @login_required
 def summary(session_id: int):
     """After the session: every turn with its rating, note, jargon and signals."""
-    report = session_report.report(current_user.id, session_id)
+    report = session_report.report(current_user.id, session_id, with_sketch=True)
     return render_template("session_summary.html", r=report)
