@@ -231,13 +231,14 @@ def test_curve_starts_at_one_and_falls_until_the_next_review(pair):
     ann, ben, pid = pair
     rate(ann, ben, pid, "RAAS", 3, day(0))
     rate(ann, ben, pid, "RAAS", 4, day(4))
-    points = reteach.curve(ann.id, "raas", day(10))
+    points = reteach.curve(reteach.topic_reviews(ann.id, "raas"), day(10))
     assert points[0] == (day(0), 1.0)
     assert (day(4), 1.0) in points
     before = [r for at, r in points if day(0) < at < day(4)]
     assert before == sorted(before, reverse=True) and before[-1] < 1
     assert points[-1][0] >= day(10)
-    assert reteach.curve(ann.id, "nothing", day(10)) == []
+    assert reteach.topic_reviews(ann.id, "nothing") == []
+    assert reteach.curve([], day(10)) == []
 
 
 def test_the_cli_rebuilds_every_card(pair, app):

@@ -35,6 +35,7 @@ from ally.models import (
     TeachSession,
     Turn,
     User,
+    utcnow,
 )
 from ally.services import reviews, tokens, topics
 from tests.conftest import (
@@ -412,14 +413,15 @@ def test_review_page_shows_the_hand_worked_figures(history, browser_for):
     ]
     assert 'href="/review?topic=raas#chart"' in gaps_part
 
-    # The topics table: most recently taught first.
+    # The topics table: most recently taught first ("comes back": no card, as
+    # this history was not rated through the room).
     assert table_rows(markup, "topic-table") == [
-        ["Glycolysis", "1", "—", "—", "new", "19 Jan 2026"],
-        ["Loop diuretics", "2", "2.5", "2/5", "new", "18 Jan 2026"],
-        ["RAAS", "6", "2.8", "1/5", "↓ worse", "16 Jan 2026"],
-        ["Renal clearance", "6", "3.0", "4/5", "↑ improving", "15 Jan 2026"],
-        ["R A A S", "1", "2.0", "2/5", "new", "14 Jan 2026"],
-        ["Cardiac action potential", "2", "3.5", "2/5", "new", "09 Jan 2026"],
+        ["Glycolysis", "1", "—", "—", "new", "19 Jan 2026", "—"],
+        ["Loop diuretics", "2", "2.5", "2/5", "new", "18 Jan 2026", "—"],
+        ["RAAS", "6", "2.8", "1/5", "↓ worse", "16 Jan 2026", "—"],
+        ["Renal clearance", "6", "3.0", "4/5", "↑ improving", "15 Jan 2026", "—"],
+        ["R A A S", "1", "2.0", "2/5", "new", "14 Jan 2026", "—"],
+        ["Cardiac action potential", "2", "3.5", "2/5", "new", "09 Jan 2026", "—"],
     ]
 
     # The chart and the same figures as a table (one row per day).
@@ -474,8 +476,8 @@ def test_review_page_of_the_partner_shows_his_own_figures(history, browser_for):
     text = words(markup)
     assert "2 explanations 2 rated mean 4.0 /5" in text
     assert table_rows(markup, "topic-table") == [
-        ["Acid-base", "1", "5.0", "5/5", "new", "16 Jan 2026"],
-        ["Nephron segments", "1", "3.0", "3/5", "new", "15 Jan 2026"],
+        ["Acid-base", "1", "5.0", "5/5", "new", "16 Jan 2026", "—"],
+        ["Nephron segments", "1", "3.0", "3/5", "new", "15 Jan 2026", "—"],
     ]
     assert "No gaps" in text
     assert "Rate yourself after each turn" in text
@@ -1653,16 +1655,17 @@ def test_query_count_does_not_grow_with_history(
 def test_gaps_come_first_when_choosing_what_to_teach(history, browser_for):
     for title in ("Acid-base", "raas", "Renal clearance", "Beta blockers"):
         topics.add_topic(history.ann.id, title)
-    assert reviews.topics_to_prepare(history.ann.id) == [
-        ("RAAS", True),
-        ("Cardiac action potential", True),
-        ("R A A S", True),
-        ("Loop  diuretics", True),
-        ("Glycolysis", True),
+    # No ratings went through the room here, so no card is due: gaps first.
+    assert reviews.topics_to_prepare(history.ann.id, utcnow()) == [
+        ("RAAS", "teach again"),
+        ("Cardiac action potential", "teach again"),
+        ("R A A S", "teach again"),
+        ("Loop  diuretics", "teach again"),
+        ("Glycolysis", "teach again"),
         # Her other topics, alphabetically; "raas" is already a gap.
-        ("Acid-base", False),
-        ("Beta blockers", False),
-        ("Renal clearance", False),
+        ("Acid-base", ""),
+        ("Beta blockers", ""),
+        ("Renal clearance", ""),
     ]
 
 

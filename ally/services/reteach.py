@@ -221,16 +221,20 @@ def by_key(views: Iterable[CardView]) -> dict[str, CardView]:
     return {view.key: view for view in views}
 
 
-def curve(user_id: int, key: str, now: datetime) -> list[tuple[datetime, float]]:
-    """Retrievability of one of the student's topics from its first rating
-    until now (or its due date, if later)."""
-    history = _reviews(Turn.teacher_id == user_id, Turn.topic_key == key)
-    if not history:
+def topic_reviews(user_id: int, key: str) -> list[Review]:
+    """The rated explanations of one of the student's topics, in time order."""
+    return _reviews(Turn.teacher_id == user_id, Turn.topic_key == key)
+
+
+def curve(reviews: list[Review], now: datetime) -> list[tuple[datetime, float]]:
+    """Retrievability of a topic from its first rating until now (or its due
+    date, if later): what the topic view plots."""
+    if not reviews:
         return []
     aim = retention()
-    state = rules.replay(((r.at, r.simplicity) for r in history), aim)
-    until = max(now, state.due_at)
-    return rules.curve([(r.at, r.simplicity) for r in history], until, aim)
+    history = [(r.at, r.simplicity) for r in reviews]
+    until = max(now, rules.replay(history, aim).due_at)
+    return rules.curve(history, until, aim)
 
 
 def _schedule(view: CardView | None) -> dict:

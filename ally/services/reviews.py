@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -40,7 +40,7 @@ from ..models import (
     Turn,
     User,
 )
-from . import review_cache
+from . import reteach, review_cache
 from .accounts import get_user
 from .errors import Invalid
 from .profiles import clean_terms
@@ -571,16 +571,51 @@ def export_rows(user_id: int, role: str) -> list[dict[str, Any]]:
     return out
 
 
-def topics_to_prepare(user_id: int) -> list[tuple[str, bool]]:
-    """(title, is_gap) for choosing what to teach: the gaps first, most urgent
-    first, then the user's other topics in their usual order."""
-    gap_list = gap_titles(user_id)
-    seen = {rules.topic_key(t) for t in gap_list}
-    others = [
-        t.title
-        for t in db.session.scalars(
-            select(Topic).where(Topic.user_id == user_id).order_by(Topic.title)
-        )
-        if rules.topic_key(t.title) not in seen
-    ]
-    return [(t, True) for t in gap_list] + [(t, False) for t in others]
+DUE_LABEL = "due to teach again"  # the re-teach schedule says it is time
+GAP_LABEL = "teach again"  # not simple yet (a gap)
+
+
+class TopicChoice(NamedTuple):
+    """A topic offered when choosing what to teach, and why it comes first
+    (the label; "" for the other topics)."""
+
+    title: str
+    label: str
+
+    @property
+    def due(self) -> bool:
+        """Whether the re-teach schedule says it is time to teach it again."""
+        return self.label == DUE_LABEL
+
+    @property
+    def gap(self) -> bool:
+        """Whether it is a gap (and not already listed as due)."""
+        return self.label == GAP_LABEL
+
+
+def topics_to_prepare(user_id: int, now: datetime) -> list[TopicChoice]:
+    """Topics to choose what to teach from: the ones due again (most overdue
+    first), then the gaps (most urgent first), then the user's other topics
+    in their usual order; each topic once."""
+    choices: list[TopicChoice] = []
+    seen: set[str] = set()
+
+    def offer(titles: list[str], label: str) -> None:
+        for title in titles:
+            if rules.topic_key(title) not in seen:
+                seen.add(rules.topic_key(title))
+                choices.append(TopicChoice(title, label))
+
+    offer([card.topic for card in reteach.due(user_id, now)], DUE_LABEL)
+    offer(gap_titles(user_id), GAP_LABEL)
+    offer(
+        list(
+            db.session.scalars(
+                select(Topic.title)
+                .where(Topic.user_id == user_id)
+                .order_by(Topic.title)
+            )
+        ),
+        "",
+    )
+    return choices

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user
 
 from ..models import utcnow
-from ..services import attendance, partners, partnerships, schedule
+from ..services import attendance, partners, partnerships, reteach, schedule
 
 bp = Blueprint("dashboard", __name__)
 
@@ -26,6 +26,7 @@ def index():
         stats=attendance.attendance(current_user.id, now),
         incoming=[r for r in requests if r.to_user_id == current_user.id],
         outgoing=[r for r in requests if r.from_user_id == current_user.id],
+        due_topics=reteach.due(current_user.id, now),
         now=now,
         daily_time=lambda p, tz=None: partnerships.daily_time_in(
             p, tz or current_user.timezone, now

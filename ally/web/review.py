@@ -21,11 +21,12 @@ from flask_login import current_user, login_required
 from ..domain.review import series_by_period
 from ..models import utcnow
 from ..offload import no_collection
-from ..services import reviews
+from ..services import reteach, reviews
 from ..services.errors import Invalid
 from ..services.room import strokes_of
 from .charts import Series, line_chart
 from .helpers import FORM_ERRORS
+from .retention_chart import retention_chart
 
 bp = Blueprint("review", __name__)
 
@@ -66,10 +67,13 @@ def _render_summary(status: int, terms_error: str | None, typed):
             chart_id="calibration",
         )
         calibration_rows = by_period
+    now = utcnow()
     return render_template(
         "review/index.html",
         s=summary,
         topic=topic,
+        schedule=reteach.by_key(reteach.cards(current_user.id, now)),
+        retention=_retention(topic.key, topic.topic, now, tz) if topic else None,
         topic_by_period={m: (v, n) for m, v, n in topic_series},
         chart=chart,
         calibration_chart=calibration_chart,
@@ -78,6 +82,23 @@ def _render_summary(status: int, terms_error: str | None, typed):
         terms=typed if typed is not None else reviews.allowed_terms(current_user.id),
         terms_error=terms_error,
     ), status
+
+
+def _retention(key: str, title: str, now, timezone: str):
+    """One topic's rated explanations and its retrievability chart (or None)."""
+    history = reteach.topic_reviews(current_user.id, key)
+    points = reteach.curve(history, now)
+    if not points:
+        return None
+    chart = retention_chart(
+        points,
+        [r.at for r in history],
+        now=now,
+        aim=reteach.retention(),
+        timezone=timezone,
+        title=f"Chance you can still explain {title} well, over time",
+    )
+    return {"chart": chart, "reviews": history}
 
 
 @bp.route("/review")

@@ -82,7 +82,7 @@ def show(session_id: int):
         mine=schedule.participant(session.id, current_user.id),
         theirs=schedule.participant(session.id, partner_id) if partner_id else None,
         plan=schedule.plan_of(session),
-        my_topics=reviews.topics_to_prepare(current_user.id),
+        my_topics=reviews.topics_to_prepare(current_user.id, utcnow()),
         now=utcnow(),
     )
 
@@ -163,7 +163,7 @@ def room(session_id: int):
         s=session,
         partner=partner,
         partnership=session.partnership,
-        my_topics=reviews.topics_to_prepare(current_user.id),
+        my_topics=reviews.topics_to_prepare(current_user.id, utcnow()),
         now=utcnow(),
     )
 

@@ -148,7 +148,7 @@ def table_rows(table: Locator) -> list[list[str]]:
 def topics_table(page: Page) -> dict[str, dict[str, Any]]:
     """Topic -> explanations, mean, last, trend, last taught."""
     rows = {}
-    for topic, count, avg, last, trend, taught in table_rows(
+    for topic, count, avg, last, trend, taught, *_ in table_rows(
         page.locator("table.topic-table")
     ):
         rows[topic] = {

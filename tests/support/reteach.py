@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
+
 from ally.domain.review import topic_key
 from ally.extensions import db
 from ally.models import SessionParticipant, TeachSession, Turn, User
@@ -79,11 +81,19 @@ def rate(
     ended: datetime,
 ) -> int:
     """One explanation of `topic` ending at `ended`, rated a minute later
-    (left unrated when simplicity is None); returns the session id."""
+    (left unrated when simplicity is None), in a session that then ends;
+    returns the session id."""
     session = live_turn(teacher, listener, partnership_id, topic, ended)
     if simplicity is not None:
         ack = events.rate(
             listener.id, session.id, 0, simplicity, "", [], ended + timedelta(minutes=1)
         )
         assert ack, ack
+    # The session then ends (the partnership may start another).
+    db.session.execute(
+        update(TeachSession)
+        .where(TeachSession.id == session.id)
+        .values(status="completed", phase="done", ended_at=ended + RATE)
+    )
+    db.session.commit()
     return session.id
