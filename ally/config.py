@@ -86,14 +86,17 @@ class Defaults:
     ALLY_DESIRED_RETENTION = DEFAULT_RETENTION
 
 
-def _coerce(raw: str, default: Any) -> Any:
+def _coerce(name: str, raw: str, default: Any) -> Any:
     """Convert an environment string to the type of its default."""
     if isinstance(default, bool):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
+    try:
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number (got {raw!r}).") from None
     return raw
 
 
@@ -107,7 +110,7 @@ def _from_environment(app: Flask) -> None:
             app.config[name] = env[name]
     for name, value in env.items():
         if name.startswith("ALLY_") and name in app.config:
-            app.config[name] = _coerce(value, app.config[name])
+            app.config[name] = _coerce(name, value, app.config[name])
 
 
 def _normalize_db_url(url: str) -> str:
@@ -158,11 +161,21 @@ def _check_call_settings(config: Mapping[str, Any]) -> None:
             f"{', '.join(ICE_TRANSPORT_POLICIES)} (got {policy!r})."
         )
     turn = url_list(config["ALLY_TURN_URLS"])
+    for name, schemes in (
+        ("ALLY_STUN_URLS", ("stun:", "stuns:")),
+        ("ALLY_TURN_URLS", ("turn:", "turns:")),
+    ):
+        for url in url_list(config[name]):
+            if not url.startswith(schemes):
+                raise ValueError(
+                    f"{name}: {url!r} must start with {' or '.join(schemes)}"
+                )
     if turn and not config["ALLY_TURN_SECRET"]:
         raise ValueError(
             "ALLY_TURN_URLS needs ALLY_TURN_SECRET (coturn's static-auth-secret)."
         )
     if policy == "relay" and not turn:
         raise ValueError("ALLY_ICE_TRANSPORT_POLICY=relay needs ALLY_TURN_URLS.")
-    if int(config["ALLY_TURN_TTL_SECONDS"]) < 60:
+    ttl = config["ALLY_TURN_TTL_SECONDS"]
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 60:
         raise ValueError("ALLY_TURN_TTL_SECONDS must be at least 60.")

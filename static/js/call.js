@@ -29,8 +29,10 @@ const KIND = JSON.parse(root.dataset.vocabulary).call_kind;
 const $ = (id) => document.getElementById(id);
 const socket = liveSocket();
 
-// Seconds a fresh connection may take before the page says it failed.
-const CONNECT_DEADLINE_MS = 20000;
+// How long a fresh connection may take: after the first deadline both sides
+// start afresh once (a stuck gathering, say), after the second the page says
+// why it failed.
+const CONNECT_DEADLINE_MS = 8000;
 
 const call = {
   joined: false, // this page is in the call (the microphone is open)
@@ -52,6 +54,9 @@ const call = {
   failed: "", // why the call is not connecting, in words
   generation: 0, // peer connections started by this page
   candidates: 0, // local candidates the current one gathered
+  retried: false, // the automatic fresh start was used for this attempt
+  releaseLock: null, // gives up this browser's call lock (one tab in the call)
+  busy: false, // a camera change is under way
 };
 
 // --- signalling ------------------------------------------------------------------
@@ -145,10 +150,16 @@ async function startPeer() {
   call.restartedIce = false;
   call.candidates = 0;
   call.generation += 1;
-  const pc = new RTCPeerConnection({
-    iceServers: config.ice_servers,
-    iceTransportPolicy: config.ice_transport_policy,
-  });
+  let pc;
+  try {
+    pc = new RTCPeerConnection({
+      iceServers: config.ice_servers,
+      iceTransportPolicy: config.ice_transport_policy,
+    });
+  } catch (error) {
+    fail(`The call's relay settings are wrong (${error.message}); tell Ally's operators.`);
+    return;
+  }
   call.pc = pc;
   for (const track of call.stream.getTracks()) pc.addTrack(track, call.stream);
   pc.onnegotiationneeded = async () => {
@@ -188,6 +199,7 @@ async function startPeer() {
     if (pc.connectionState === "connected") {
       clearTimeout(call.deadline);
       call.failed = "";
+      call.retried = false;
     } else if (pc.connectionState === "failed") {
       if (!call.restartedIce) {
         call.restartedIce = true; // one ICE restart (new candidates, same call)
@@ -200,7 +212,13 @@ async function startPeer() {
   };
   clearTimeout(call.deadline);
   call.deadline = setTimeout(() => {
-    if (call.pc === pc && pc.connectionState !== "connected") fail(failureText());
+    if (call.pc !== pc || pc.connectionState === "connected") return;
+    if (!call.retried) {
+      call.retried = true;
+      startAfresh();
+    } else {
+      fail(failureText());
+    }
   }, CONNECT_DEADLINE_MS);
   call.failed = "";
   startStats();
@@ -240,41 +258,88 @@ function fail(text) {
   render();
 }
 
+// Both sides drop the current connection and start a new one.
+function startAfresh() {
+  return inTurn(async () => {
+    await announce();
+    if (call.partnerInCall) await startPeer();
+  });
+}
+
 // --- joining, leaving, mute and camera ---------------------------------------------
 
+// One tab of this browser is in the call: a second tab of the same room
+// would answer the partner's offers too and break the call.
+function takeCallLock() {
+  if (!navigator.locks) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    navigator.locks.request(`ally-call-${sessionId}`, { ifAvailable: true }, (lock) => {
+      if (!lock) {
+        resolve(false);
+        return undefined;
+      }
+      resolve(true);
+      return new Promise((release) => {
+        call.releaseLock = release; // held until this tab leaves the call
+      });
+    });
+  });
+}
+
+function releaseCallLock() {
+  if (call.releaseLock) call.releaseLock();
+  call.releaseLock = null;
+}
+
 async function joinCall() {
-  if (call.joined || !canCall()) return;
+  if (call.joined || !canCall() || call.busy) return;
+  call.busy = true;
+  try {
+    await joinCallNow();
+  } finally {
+    call.busy = false;
+  }
+}
+
+async function joinCallNow() {
   call.failed = "";
+  if (!(await takeCallLock())) {
+    call.failed = "You are in this call in another tab. Use that tab, or leave the call there first.";
+    render();
+    return;
+  }
   $("call-state").textContent = "Opening your microphone…";
   try {
     call.stream = await openMicrophone();
   } catch (error) {
+    releaseCallLock();
     call.failed = deviceError(error);
     render();
     return;
   }
   for (const track of call.stream.getAudioTracks()) track.enabled = call.audioOn;
   call.joined = true;
+  call.retried = false;
   rememberJoin(true);
   call.stopMeter = levelMeter(call.stream, (level) => showLevel("call-me", call.audioOn ? level : 0));
-  await inTurn(async () => {
-    await announce();
-    if (call.partnerInCall) await startPeer();
-  });
+  await startAfresh();
   render();
+  $("call-mute").focus(); // the join button is gone: keep the keyboard here
 }
 
-function leaveCall() {
+function leaveCall({ remember = true, tell = true } = {}) {
   if (!call.joined) return;
-  signal(KIND.HANGUP, null);
+  if (tell) signal(KIND.HANGUP, null);
   call.joined = false;
-  rememberJoin(false);
+  if (remember) rememberJoin(false);
+  releaseCallLock();
   closePeer();
   if (call.stopMeter) call.stopMeter();
   stopStream(call.stream);
   call.stream = null;
   call.videoOn = false;
   render();
+  if (remember) $("call-join").focus();
 }
 
 function toggleAudio() {
@@ -286,7 +351,16 @@ function toggleAudio() {
 }
 
 async function toggleVideo() {
-  if (!call.joined) return;
+  if (!call.joined || call.busy) return;
+  call.busy = true; // getUserMedia takes a while: one change at a time
+  try {
+    await switchCamera();
+  } finally {
+    call.busy = false;
+  }
+}
+
+async function switchCamera() {
   if (!call.videoOn) {
     let camera;
     try {
@@ -325,10 +399,7 @@ async function toggleVideo() {
 root.addEventListener("ally:joined", async () => {
   if (call.joined) {
     // After a reconnect the partner starts afresh, so does this side.
-    await inTurn(async () => {
-      await announce();
-      if (call.partnerInCall) await startPeer();
-    });
+    await startAfresh();
   } else if (rememberedJoin() && canCall() && !call.failed) {
     joinCall();
   }
@@ -336,18 +407,39 @@ root.addEventListener("ally:joined", async () => {
 });
 
 // The partner's page came into the room: tell it this side is in the call.
+// The partner left the room (closed the page, lost the network): their call
+// is gone too; a page that comes back starts a new one.
 socket.on("presence", (event) => {
   if (event.session_id !== sessionId || event.user_id !== partnerId) return;
-  if (event.online && call.joined) signal(KIND.MEDIA, { audio: call.audioOn, video: call.videoOn });
+  if (event.online) {
+    if (call.joined) signal(KIND.MEDIA, { audio: call.audioOn, video: call.videoOn });
+  } else {
+    inTurn(() => {
+      call.partnerInCall = false;
+      closePeer();
+      render();
+    });
+  }
   render();
+});
+
+// The server ended this socket (logged out, password changed): the call ends
+// with it, and the microphone closes.
+socket.on("disconnect", (reason) => {
+  if (reason !== "io server disconnect" || !call.joined) return;
+  leaveCall({ remember: false, tell: false });
+  call.failed = "Your login ended, so the call was closed. Log in again to rejoin.";
+  render();
+});
+
+window.addEventListener("pagehide", () => {
+  if (call.joined) signal(KIND.HANGUP, null);
 });
 
 async function retry() {
   call.failed = "";
-  await inTurn(async () => {
-    await announce();
-    if (call.partnerInCall) await startPeer();
-  });
+  call.retried = false;
+  await startAfresh();
   render();
 }
 
@@ -357,7 +449,7 @@ $("call-leave").addEventListener("click", leaveCall);
 $("call-mute").addEventListener("click", toggleAudio);
 $("call-camera").addEventListener("click", toggleVideo);
 document.addEventListener("keydown", (event) => {
-  if (!call.joined || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (!call.joined || event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
   if (["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName)) return;
   const key = event.key.toLowerCase();
   if (key === "m") toggleAudio();
@@ -374,6 +466,7 @@ function stateText() {
   if (!call.joined) {
     return call.partnerInCall ? `${partnerName} is in the call.` : "You are not in the call.";
   }
+  if (!call.partnerInCall && !partnerHere()) return `${partnerName} left the room — the call resumes when they are back.`;
   if (!call.partnerInCall) return `Waiting for ${partnerName} to join the call…`;
   const connection = call.pc?.connectionState || "new";
   return {
@@ -386,6 +479,10 @@ function stateText() {
   }[connection];
 }
 
+function partnerHere() {
+  return document.getElementById("partner-presence")?.classList.contains("online") ?? true;
+}
+
 function render() {
   const connected = call.pc?.connectionState === "connected";
   panel.dataset.state = !call.joined ? "out" : connected ? "connected" : call.failed ? "failed" : "connecting";
@@ -395,10 +492,9 @@ function render() {
   $("call-controls").hidden = !call.joined;
   $("call-fallback").hidden = !(call.failed || !canCall());
   $("call-retry").hidden = !(call.joined && call.failed);
+  // Toggle buttons keep their names; aria-pressed says the state.
   $("call-mute").setAttribute("aria-pressed", String(!call.audioOn));
-  $("call-mute-label").textContent = call.audioOn ? "Mute" : "Unmute";
   $("call-camera").setAttribute("aria-pressed", String(call.videoOn));
-  $("call-camera-label").textContent = call.videoOn ? "Camera off" : "Camera on";
   $("call-local-video").hidden = !call.videoOn;
   $("call-remote-video").hidden = !(connected && call.partnerMedia.video);
   $("call-partner-muted").hidden = !(call.partnerInCall && !call.partnerMedia.audio);

@@ -75,6 +75,12 @@ if (box) {
   } else {
     fillChoices();
     $("device-test").addEventListener("click", test);
+    $("device-camera-on").addEventListener("change", () => {
+      if (stream) {
+        stop();
+        test(); // show (or drop) the camera at once
+      }
+    });
     for (const select of [$("device-microphone"), $("device-camera")]) {
       select.addEventListener("change", async () => {
         chooseDevice(select.id === "device-microphone" ? "audioinput" : "videoinput", select.value);

@@ -172,7 +172,7 @@ def media_context(media_browser, request, artifacts_dir):
 
 def _two_in_the_room(make_live_server, media_context, turn, secret: str | None = None):
     server = make_live_server(
-        ALLY_TURN_URLS=turn.url,
+        ALLY_TURN_URLS=",".join(turn.urls),
         ALLY_TURN_SECRET=secret or turn.secret,
         ALLY_ICE_TRANSPORT_POLICY="relay",
     )
@@ -234,7 +234,7 @@ def test_partners_talk_through_the_relay_mute_and_come_back_after_a_reload(
 
     # Blake mutes (key M): within 2 s Alex receives silence and is told.
     blake.locator("body").press("m")
-    expect(blake.get_by_role("button", name="Unmute")).to_have_attribute(
+    expect(blake.get_by_role("button", name="Mute", exact=True)).to_have_attribute(
         "aria-pressed", "true"
     )
     wait_for("silence from Blake", lambda: 0 <= audio_power(alex) < SILENCE, 2.0)
@@ -246,6 +246,9 @@ def test_partners_talk_through_the_relay_mute_and_come_back_after_a_reload(
     # Alex turns the camera on (key V): Blake sees moving pictures; off again.
     alex.locator("body").press("v")
     expect(alex.locator("#call-local-video")).to_be_visible()
+    expect(alex.get_by_role("button", name="Camera", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
     remote_video = blake.locator("#call-remote-video")
     expect(remote_video).to_be_visible()
     wait_for(
@@ -255,7 +258,9 @@ def test_partners_talk_through_the_relay_mute_and_come_back_after_a_reload(
     shoot(blake, artifacts_dir, "desktop-camera")
     alex.locator("body").press("v")
     expect(remote_video).to_be_hidden()
-    expect(alex.get_by_role("button", name="Camera on")).to_be_visible()
+    expect(alex.get_by_role("button", name="Camera", exact=True)).to_have_attribute(
+        "aria-pressed", "false"
+    )
 
     # Blake reloads: the call comes back by itself within 10 s, Alex untouched.
     before = stats(alex)
@@ -363,3 +368,41 @@ def test_a_socket_reconnect_brings_the_call_back_by_itself(
     wait_for("audio on Blake's page", lambda: audio_flowing(blake), CONNECT_WITHIN_S)
     assert_relay_on_loopback(stats(blake))
     expect(alex.locator("#call-state")).to_have_text("Connected to Blake.")
+
+
+def test_a_second_tab_a_closed_tab_and_a_logout_never_leave_the_call_lying(
+    make_live_server, media_context, turn
+):
+    server, alex, blake = _two_in_the_room(make_live_server, media_context, turn)
+    for page in (alex, blake):
+        page.get_by_role("button", name="Join the call").click()
+    for page in (alex, blake):
+        wait_for("audio", lambda p=page: audio_flowing(p), CONNECT_WITHIN_S)
+    before = stats(alex)
+
+    # Alex opens the room in a second tab: it does not take the call over.
+    second = alex.context.new_page()
+    second.goto(alex.url)
+    expect(second.locator("#call-state")).to_have_text(
+        "You are in this call in another tab. Use that tab, or leave the call "
+        "there first."
+    )
+    assert (
+        audio_flowing(alex, before)
+        and stats(alex)["generation"] == before["generation"]
+    )
+    second.close()
+
+    # Blake logs out in another tab: his microphone closes and the page says so.
+    blake.context.new_page().goto(f"{server.url}/dashboard")
+    other = blake.context.pages[-1]
+    other.get_by_role("button", name="Log out").click()
+    expect(blake.locator("#call-state")).to_have_text(
+        "Your login ended, so the call was closed. Log in again to rejoin."
+    )
+    assert blake.evaluate("() => window.allyCall.stream === null")
+    # Alex is told Blake left, not that the network failed.
+    expect(alex.locator("#call-state")).to_have_text(
+        "Blake left the room — the call resumes when they are back."
+    )
+    assert stats(alex)["state"] == "none"

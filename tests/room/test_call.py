@@ -268,8 +268,50 @@ def test_ice_servers_are_404_to_an_outsider_and_401_to_nobody(app, world, browse
         ({"ALLY_TURN_URLS": "turn:x:3478"}, "ALLY_TURN_SECRET"),
         ({"ALLY_ICE_TRANSPORT_POLICY": "relay"}, "needs ALLY_TURN_URLS"),
         ({**TURN, "ALLY_TURN_TTL_SECONDS": 5}, "ALLY_TURN_TTL_SECONDS"),
+        ({**TURN, "ALLY_TURN_URLS": "https://turn.example.org"}, "turn: or turns:"),
+        ({"ALLY_STUN_URLS": "turn:x:3478"}, "stun: or stuns:"),
     ],
 )
 def test_call_settings_that_cannot_work_stop_the_start(make_app, settings, words):
     with pytest.raises(ValueError, match=words):
         make_app(**settings)
+
+
+def test_a_block_closes_the_call_and_its_relay_at_once(
+    app, room, world, people, browser_for
+):
+    from ally.services import partners
+
+    with app.app_context():
+        partners.block_user(world.ben, world.ann, utcnow())
+    assert_refused(
+        app,
+        people.ann,
+        "call",
+        (_call(room, "media", VALID["media"]),),
+        "wrong_phase",
+        watchers=(people.ben,),
+    )
+    response = browser_for("ann@example.com").client.get(
+        f"/api/v1/sessions/{room}/ice-servers"
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "wrong_phase"
+
+
+def test_no_turn_credentials_outside_the_calls_window(app, world, browser_for):
+    app.config.update(TURN)
+    session_id = new_session(world)
+    change(
+        app,
+        TeachSession,
+        session_id,
+        status="completed",
+        phase="done",
+        ended_at=utcnow() - timedelta(days=300),
+    )
+    response = browser_for("ann@example.com").client.get(
+        f"/api/v1/sessions/{session_id}/ice-servers"
+    )
+    assert response.status_code == 409
+    assert "credential" not in response.get_data(as_text=True)

@@ -9,12 +9,16 @@ from flask import current_app
 
 from ...domain.call import ice_servers, is_polite, turn_login, url_list
 from ..room import load_session
+from .signalling import require_call_open
 
 
 def ice_config(user_id: int, session_id: Any, now: datetime) -> dict[str, Any]:
     """STUN and TURN servers (TURN with credentials for this user, valid for the
-    configured time), the transport policy, and whether this side is polite."""
+    configured time), the transport policy, and whether this side is polite;
+    only while the call is open."""
     session = load_session(user_id, session_id)
+    # Credentials for the relay only while the two may talk.
+    require_call_open(session, now)
     config = current_app.config
     ttl_seconds = int(config["ALLY_TURN_TTL_SECONDS"])
     turn_urls = url_list(config["ALLY_TURN_URLS"])
