@@ -13,7 +13,14 @@ from datetime import datetime
 
 from .extensions import db
 from .models import JobRun
-from .services import mailer, matching_pool, partners, recheck, schedule
+from .services import (
+    mailer,
+    matching_pool,
+    partners,
+    recheck,
+    reteach_notices,
+    schedule,
+)
 from .services.room import clock as room_clock
 from .services.room import instances
 from .services.sql import upsert
@@ -59,6 +66,11 @@ def invite_rechecks(now: datetime) -> int:
     return recheck.invite_due(now)
 
 
+def remind_reteach(now: datetime) -> int:
+    """Tell students when topics fall due to teach again (once a day at most)."""
+    return reteach_notices.send_due_notices(now)
+
+
 def send_emails(now: datetime) -> int:
     """Send queued notification e-mails."""
     return mailer.send_pending_emails()
@@ -78,6 +90,7 @@ JOBS: dict[str, tuple[Callable[[datetime], int], int]] = {
     "expire_requests": (expire_requests, 600),
     "send_emails": (send_emails, 30),
     "invite_rechecks": (invite_rechecks, 600),
+    "remind_reteach": (remind_reteach, 600),
 }
 
 

@@ -505,6 +505,27 @@ def _recheck_due(pair, **_) -> Scenario:
     return Scenario(at(12), 1, check)
 
 
+def _reteach_due(pair, **_) -> Scenario:
+    from ally.models import TopicCard
+
+    ana, ben, _ = pair()
+    # Ana's RAAS card fell due an hour ago; Ben's is not due yet.
+    for user, due in ((ana, at(11)), (ben, at(13))):
+        db.session.add(
+            TopicCard(
+                user_id=user.id, topic_key="raas", topic="RAAS", state=2, due_at=due
+            )
+        )
+    db.session.commit()
+
+    def check() -> None:
+        db.session.expire_all()
+        told = [(n.user_id, n.url) for n in notes("reteach")]
+        assert told == [(ana.id, "/#due-topics")]
+
+    return Scenario(at(12), 1, check)
+
+
 SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "open_sessions": _sessions_due,
     "send_reminders": _reminders_due,
@@ -515,6 +536,7 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "send_emails": _emails_due,
     "reap_dead_servers": _servers_due,
     "invite_rechecks": _recheck_due,
+    "remind_reteach": _reteach_due,
 }
 
 

@@ -131,9 +131,13 @@ REMINDER_CHOICES = (0, 5, 10, 15, 30, 60, 120)
 
 
 def update_notification_settings(
-    user_id: int, reminder_minutes: object, email_notifications: object
+    user_id: int,
+    reminder_minutes: object,
+    email_notifications: object,
+    reteach_reminders: object = None,
 ) -> User:
-    """How long before a session to remind the user (0 = never), and e-mail on/off."""
+    """How long before a session to remind the user (0 = never), e-mail on/off,
+    and the daily notice of topics due to teach again (None: unchanged)."""
     if isinstance(reminder_minutes, bool) or reminder_minutes not in REMINDER_CHOICES:
         choices = ", ".join(str(c) for c in REMINDER_CHOICES)
         raise Invalid(
@@ -141,9 +145,13 @@ def update_notification_settings(
         )
     if not isinstance(email_notifications, bool):
         raise Invalid("E-mail must be on or off.", field="email_notifications")
+    if reteach_reminders is not None and not isinstance(reteach_reminders, bool):
+        raise Invalid("Re-teach notices must be on or off.", field="reteach_reminders")
     user = get_user(user_id)
     user.reminder_minutes = reminder_minutes
     user.email_notifications = email_notifications
+    if reteach_reminders is not None:
+        user.reteach_reminders = reteach_reminders
     db.session.commit()
     return user
 

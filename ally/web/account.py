@@ -41,6 +41,7 @@ def _render(status: int = 200, new_token: str | None = None, **forms):
             formdata=None,
             reminder_minutes=current_user.reminder_minutes,
             email_notifications=current_user.email_notifications,
+            reteach_reminders=current_user.reteach_reminders,
         ),
     )
     feed = current_user.calendar_token
@@ -141,6 +142,7 @@ def notification_settings():
             current_user.id,
             form.reminder_minutes.data,
             bool(form.email_notifications.data),
+            bool(form.reteach_reminders.data),
         )
     except FORM_ERRORS as error:
         attach_error(form, error)

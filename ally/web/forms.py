@@ -226,4 +226,7 @@ class NotificationSettingsForm(AllyForm):
     reminder_minutes = SelectField(
         "Remind me", choices=REMINDER_CHOICES, coerce=int, default=10
     )
+    reteach_reminders = BooleanField(
+        "Tell me once a day when topics are due to teach again"
+    )
     email_notifications = BooleanField("Also send notifications by e-mail")
