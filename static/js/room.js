@@ -22,6 +22,7 @@ const reflected = {}; // turn -> {self: bool, summary: bool} for my own turns
 const sentCount = {}; // turn -> signals this listener had acknowledged
 let formsTurn = null; // the turn the forms on screen belong to
 let topicFor = null; // the turn the topic box is filled for
+const predictionDone = {}; // turn -> this page predicted or skipped it
 
 const socket = liveSocket();
 
@@ -217,6 +218,7 @@ function renderViews() {
   $("self-rate-form").hidden = Boolean(done.self);
   $("summary-form").hidden = Boolean(done.summary || current.summary);
   renderTheirRating(state.turn);
+  renderPrediction();
   $("waiting-line").hidden = !rating || !state.reflecting.length;
   $("done-view").hidden = !(state.phase === PHASE.DONE && state.status === STATUS.COMPLETED);
   const target = topicTarget();
@@ -235,6 +237,30 @@ function renderViews() {
       : turnOf(target).topic
         ? `Turn ${target + 1} is yours — change the topic until it starts`
         : `Turn ${target + 1} is yours — what will you teach?`;
+}
+
+// The next turn I teach, before its teaching starts: how simply could I
+// explain it now? (Once; the value stays mine.)
+function predictTarget() {
+  const target = topicTarget();
+  if (target === null) return null;
+  const turn = turnOf(target);
+  if (!turn || turn.started_at || turn.predicted || predictionDone[target]) return null;
+  return target;
+}
+
+function renderPrediction() {
+  const target = predictTarget();
+  const form = $("predict-form");
+  if (String(target ?? "") !== form.dataset.turn) form.reset();
+  form.hidden = target === null;
+  form.dataset.turn = String(target ?? "");
+  if (target !== null) {
+    const topic = turnOf(target).topic;
+    $("predict-legend").textContent = topic
+      ? `Before you teach ${topic}: how simply can you explain it now?`
+      : `Before you teach turn ${target + 1}: how simply can you explain it now?`;
+  }
 }
 
 // The partner's rating of my turn shows only after I rated myself.
@@ -287,8 +313,17 @@ function addToFeed(event) {
   const item = document.createElement("li");
   item.className = `signal-item signal-${event.kind}`;
   const K = V.signal_kind;
-  const labels = { [K.JARGON]: "Jargon", [K.LOST]: "Lost me", [K.SLOWER]: "Slower", [K.CLEAR]: "Clear" };
-  item.textContent = event.word ? `${labels[event.kind]}: “${event.word}”` : labels[event.kind];
+  const labels = {
+    [K.JARGON]: "Jargon",
+    [K.LOST]: "Lost me",
+    [K.SLOWER]: "Slower",
+    [K.CLEAR]: "Clear",
+    [K.WHY]: "Why?",
+    [K.HOW]: "How?",
+  };
+  if (event.question) item.textContent = `${labels[event.kind]} “${event.question}”`;
+  else if (event.word) item.textContent = `${labels[event.kind]}: “${event.word}”`;
+  else item.textContent = labels[event.kind];
   $("signal-feed").prepend(item);
 }
 
@@ -339,6 +374,11 @@ setInterval(tick, 250);
 
 function sendSignal(kind) {
   const payload = { kind };
+  if (V.question_kinds.includes(kind)) {
+    const question = $("question-text").value.trim();
+    if (question) payload.question = question;
+    $("question-text").value = "";
+  }
   if (kind === V.signal_kind.JARGON) {
     const word = $("jargon-word").value.trim();
     if (word) {
@@ -366,18 +406,46 @@ $("jargon-form").addEventListener("submit", (event) => {
 for (const button of document.querySelectorAll("button.signal")) {
   button.addEventListener("click", () => sendSignal(button.dataset.kind));
 }
+$("question-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendSignal(event.submitter?.dataset.kind || V.signal_kind.WHY);
+});
+for (const button of document.querySelectorAll("button.question")) {
+  button.addEventListener("click", () => sendSignal(button.dataset.kind));
+}
 document.addEventListener("keydown", (event) => {
   if ($("listener-view").hidden || event.ctrlKey || event.metaKey || event.altKey) return;
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
   if (typing) return;
   const K = V.signal_kind;
-  const kind = { j: K.JARGON, l: K.LOST, s: K.SLOWER, c: K.CLEAR }[event.key.toLowerCase()];
+  const keys = { j: K.JARGON, l: K.LOST, s: K.SLOWER, c: K.CLEAR, w: K.WHY, h: K.HOW };
+  const kind = keys[event.key.toLowerCase()];
   if (!kind) return;
   event.preventDefault();
   sendSignal(kind);
 });
 
 $("finish-turn").addEventListener("click", () => send("finish_turn", {}));
+
+$("predict-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const chosen = $("predict-form").querySelector("input[name=predict]:checked");
+  const turn = Number($("predict-form").dataset.turn);
+  if (!chosen) {
+    showError("Choose from 1 to 5, or skip.");
+    return;
+  }
+  send("predict", { turn, simplicity: Number(chosen.value) }).then((ack) => {
+    if (ack.ok || ack.error === "already_rated" || ack.error === "wrong_phase") {
+      predictionDone[turn] = true;
+      renderPrediction();
+    }
+  });
+});
+$("predict-skip").addEventListener("click", () => {
+  predictionDone[Number($("predict-form").dataset.turn)] = true;
+  renderPrediction();
+});
 
 $("topic-form").addEventListener("submit", (event) => {
   event.preventDefault();
