@@ -251,3 +251,19 @@ def test_the_cli_rebuilds_every_card(pair, app):
     assert result.exit_code == 0, result.output
     assert "3 cards" in result.output
     assert stored() == incremental
+
+
+def test_the_demo_history_is_scheduled(app):
+    from ally.models import User, utcnow
+    from ally.services.demo import DEMO_USERS, seed_demo
+
+    now = utcnow()
+    seed_demo(now)
+    ana = db.session.scalars(
+        select(User).where(User.email == DEMO_USERS[0].email)
+    ).one()
+    shown = reteach.cards(ana.id, now)
+    assert len(shown) == 3 and all(c.reviews > 5 for c in shown)
+    # RAAS is still rated low: it is due (or due soon), before the others.
+    assert shown[0].topic == "Renin–angiotensin–aldosterone system"
+    assert shown[0].due_at <= now + timedelta(days=2)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import User
-from . import accounts, partners, profiles, recheck, topics
+from . import accounts, partners, profiles, recheck, reteach, topics
 from .demo_history import seed_history
 
 DEMO_PASSWORD = "teach-back-demo"
@@ -76,6 +76,8 @@ def seed_demo(now: datetime) -> tuple[DemoUser, ...]:
     )
     partnership = partners.accept_request(users[1].id, request.id, now)
     seed_history(partnership, now)
+    for user in users:  # the history was written directly: schedule it now
+        reteach.rebuild(user.id, now)
     # Yesterday's explanations are open for their re-check: invite them now.
     recheck.invite_due(now)
     return DEMO_USERS
