@@ -45,6 +45,7 @@ function startPad() {
   let current = null; // the stroke under the pointer
   let clearPending = false;
   let inFlight = false;
+  let inFlightPoints = 0; // points of the message awaiting its ack
   let lastStatus = "";
 
   // --- the snapshot: who draws, which turn ---------------------------------
@@ -137,6 +138,7 @@ function startPad() {
     view.loading = true;
     view.buffer = [];
     view.strokes = [];
+    view.serverPoints = 0; // until the snapshot or the strokes say more
     outbox.length = 0;
     current = null;
     clearPending = false;
@@ -162,6 +164,8 @@ function startPad() {
       if (message.strokes.length && message.strokes.every((s) => held.has(strokeKey(s)))) last = i;
     });
     view.strokes = strokes;
+    const loaded = strokes.reduce((sum, stroke) => sum + stroke.points.length, 0);
+    view.serverPoints = Math.max(view.serverPoints, loaded);
     for (const message of view.buffer.slice(last + 1)) apply(message);
     view.buffer = [];
     view.loading = false;
@@ -172,6 +176,8 @@ function startPad() {
   function apply(message) {
     if (message.clear) view.strokes = [];
     view.strokes.push(...message.strokes);
+    // The turn's count grows with every stroke (a clear does not lower it).
+    for (const stroke of message.strokes) view.serverPoints += stroke.points.length;
   }
 
   socket.on("sketch", (message) => {
@@ -247,14 +253,16 @@ function startPad() {
   function pointsSoon() {
     let unsent = 0;
     for (const stroke of outbox) unsent += stroke.points.length - stroke.sent + (stroke.sent > 0 ? 1 : 0);
-    return view.serverPoints + unsent;
+    return view.serverPoints + inFlightPoints + unsent;
   }
 
+  // Whether one more point would take the turn over its bound (a stroke
+  // continued in a new message repeats a point: pointsSoon counts it).
   function full() {
-    return pointsSoon() + 2 > MAX_TURN;
+    return pointsSoon() + 1 > MAX_TURN;
   }
 
-  const FULL_MESSAGE = `The pad is full: ${MAX_TURN.toLocaleString("en-US")} points a turn. Clear it to draw more.`;
+  const FULL_MESSAGE = `The sketch is full: ${MAX_TURN.toLocaleString("en-US")} points a turn. Keep explaining in words.`;
 
   canvas.addEventListener("pointerdown", (event) => {
     if (mode() !== "draw" || view.loading || current) return;
@@ -342,8 +350,11 @@ function startPad() {
       view.strokes.push(...payload.strokes);
     }
     inFlight = true;
+    inFlightPoints = payload.strokes.reduce((sum, stroke) => sum + stroke.points.length, 0);
     socket.timeout(10000).emit("sketch", payload, (err, ack) => {
       inFlight = false;
+      if (err) view.serverPoints += inFlightPoints; // it may have been stored
+      inFlightPoints = 0;
       if (turn !== view.turn) return;
       if (err) {
         showError("The server did not answer; your last lines may not have reached your partner.");
@@ -448,7 +459,10 @@ function startPad() {
     let line = status;
     if (m === "draw") {
       const left = MAX_TURN - pointsSoon();
-      if (left < 2000) line += ` ${Math.max(0, left).toLocaleString("en-US")} points left this turn.`;
+      if (left < 2000) {
+        const points = Math.max(0, left);
+        line += ` ${points.toLocaleString("en-US")} point${points === 1 ? "" : "s"} left this turn.`;
+      }
     }
     if (line !== lastStatus) {
       $("sketch-status").textContent = line;
