@@ -477,3 +477,46 @@ def test_a_full_pad_says_so_and_stores_no_more_than_the_turn_allows(
     shoot(alex, artifacts_dir, "01-desktop-alex-pad-full")
     for watch in (alex_watch, blake_watch):
         assert watch.problems == [], watch.problems
+
+
+def test_a_listener_back_from_a_lost_connection_sees_what_was_drawn_meanwhile(
+    new_context, make_live_server, artifacts_dir: Path
+) -> None:
+    server = make_live_server(ALLY_MIN_TEACH_SECONDS="1", ALLY_MIN_RATE_SECONDS="1")
+    base = server.url
+    _alex_api, blake_api, session_id, _ = start_session(base)
+    room_url = f"{base}/sessions/{session_id}/room"
+    alex, alex_watch = new_person(new_context, NEW_YORK)
+    blake, blake_watch = new_person(new_context, LONDON, viewport=PHONE)
+    log_in(alex, base, "alex@example.org", "Alex")
+    log_in(blake, base, "blake@example.org", "Blake")
+    alex_watch.open_live(alex, room_url)
+    blake_watch.open_live(blake, room_url)
+    expect(alex.locator("#sketch-status")).to_have_text("Nothing drawn yet.")
+    draw_with_mouse(alex, line(20, 200))
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 1 stroke.")
+
+    # Blake's network drops; Alex goes on drawing (stored, not relayed to him).
+    blake.context.set_offline(True)
+    expect(blake.locator("#reconnecting")).to_be_visible()
+    alex.get_by_role("button", name="Green").click()
+    draw_with_mouse(alex, [[200, 500], [500, 800], [800, 500]])
+    expect(alex.locator("#sketch-status")).to_have_text("You have drawn 2 strokes.")
+    path = f"/sessions/{session_id}/turns/0/sketch"
+    until(
+        lambda: any(
+            s["color"] == "#1b6e3a" and s["points"][-1] == [800, 500]
+            for s in blake_api.call("GET", path)["strokes"]
+        ),
+        "the green stroke to be stored whole",
+    )
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 1 stroke.")
+
+    # Back online: the room re-joins by itself and the pad is drawn afresh.
+    blake.context.set_offline(False)
+    expect(blake.locator("#reconnecting")).to_be_hidden()
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 2 strokes.")
+    seen = ink(blake)
+    assert seen["ink"] > 0, seen
+    shoot(blake, artifacts_dir, "01-phone-blake-back-online-sees-both-strokes")
+    assert alex_watch.problems == [], alex_watch.problems
