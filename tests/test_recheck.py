@@ -143,6 +143,23 @@ def test_bad_input_is_invalid_and_writes_nothing(app, world, value):
     assert dump(app) == before
 
 
+def test_of_two_rechecks_at_once_only_one_writes(world, monkeypatch):
+    ana, *_, hers, _ = world()
+    # Another request wrote its re-check after this one checked the row.
+    db.session.execute(
+        Turn.__table__.update()
+        .where(Turn.id == hers.turn_id)
+        .values(recheck_simplicity=2, rechecked_at=ENDED + timedelta(hours=13))
+    )
+    db.session.commit()
+    checked = recheck.refusal
+    stale = iter([None])
+    monkeypatch.setattr(recheck, "refusal", lambda view: next(stale, checked(view)))
+    with pytest.raises(AlreadyRated, match="2/5"):
+        recheck.recheck(ana.id, hers.turn_id, 5, ENDED + timedelta(hours=14))
+    assert the_turn(hers.turn_id).recheck_simplicity == 2
+
+
 def test_a_turn_never_taught_has_nothing_to_recheck(world):
     ana, *_, hers, _ = world()
     db.session.execute(
@@ -322,8 +339,9 @@ def test_no_invitation_after_the_window_or_once_rechecked(world):
     assert the_turn(his.turn_id).recheck_invited_at is None
 
 
-def test_no_invitation_without_a_topic(world):
-    world(topic=None)
+@pytest.mark.parametrize("topic", [None, ""])
+def test_no_invitation_without_a_topic(world, topic):
+    world(topic=topic)
     # Only Ben's turn (Loop diuretics) has a topic.
     assert run_job("invite_rechecks", ENDED + timedelta(days=1)) == 1
     assert [text for _, text, _ in invitations()] == [

@@ -189,8 +189,7 @@ def invite_due(now: datetime) -> int:
             Turn.started_at.is_not(None),
             Turn.ended_at >= oldest,
             Turn.ended_at <= newest,
-            Turn.topic.is_not(None),
-            Turn.topic != "",
+            Turn.topic != "",  # NULL equals nothing: no topic is left out too
             Turn.recheck_invited_at.is_(None),
             Turn.recheck_simplicity.is_(None),
         )
