@@ -8,6 +8,7 @@ import html
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import render_template
 from sqlalchemy import update
 
@@ -15,6 +16,7 @@ from ally.extensions import db
 from ally.models import Turn
 from ally.services import calibration
 from ally.web.charts import four_way_chart
+from tests.conftest import pair_up, postgres_app, user_maker
 from tests.test_reviews import Taught, write_session
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -169,3 +171,17 @@ def test_the_partial_without_history_says_what_to_do(app, make_user):
         )
     assert "Predict how simply you can explain a topic before you teach it" in markup
     assert "<table" not in markup and "<svg" not in markup
+
+
+@pytest.mark.postgres
+def test_the_figures_are_the_same_on_postgresql():
+    with postgres_app():
+        ana, _ = history(user_maker(), pair_up)
+        o = calibration.four_way(ana.id, NOW).overall
+        assert (o.explanations, o.partner, o.predicted, o.self_rating) == (
+            4,
+            2.75,
+            4.0,
+            3.0,
+        )
+        assert (o.predicted_gap, o.self_gap, o.recheck_gap) == (1.25, 0.25, 0.0)

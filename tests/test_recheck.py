@@ -18,7 +18,7 @@ from ally.jobs import run_job
 from ally.models import Notification, Turn, utcnow
 from ally.services import recheck
 from ally.services.errors import AlreadyRated, Invalid, NotFound, WrongPhase
-from tests.conftest import Browser, csrf_from
+from tests.conftest import Browser, csrf_from, pair_up, postgres_app, user_maker
 from tests.test_reviews import Taught, write_session
 from tests.test_storable_text import dump
 
@@ -357,3 +357,34 @@ def test_the_invitation_is_emailed_when_configured(app, world):
         select(Notification.email_state).where(Notification.kind == "recheck")
     ).all()
     assert states == ["pending", "pending"]
+
+
+@pytest.mark.postgres
+def test_the_recheck_and_its_invitation_on_postgresql():
+    with postgres_app():
+        make = user_maker()
+        ana, ben = make("ana@example.com"), make("ben@example.com")
+        hers = Taught(ana, ben, TAUGHT, "RAAS", 3, self_rating=4)
+        write_session(pair_up(ana, ben), [hers])
+        db.session.commit()
+        assert run_job("invite_rechecks", ENDED + timedelta(hours=12)) == 1
+        assert run_job("invite_rechecks", ENDED + timedelta(hours=13)) == 0
+        assert invitations() == [
+            (
+                ana.id,
+                "Explain RAAS to yourself in one minute — how simply could you now?",
+                f"/turns/{hers.turn_id}/recheck",
+            )
+        ]
+        with pytest.raises(WrongPhase):
+            recheck.recheck(ana.id, hers.turn_id, 4, ENDED + timedelta(days=7) + TICK)
+        with pytest.raises(NotFound):
+            recheck.recheck(ben.id, hers.turn_id, 4, ENDED + timedelta(days=1))
+        view = recheck.recheck(ana.id, hers.turn_id, 4, ENDED + timedelta(days=7))
+        assert (view.simplicity, view.partner, view.rechecked_at) == (
+            4,
+            3,
+            ENDED + timedelta(days=7),
+        )
+        with pytest.raises(AlreadyRated):
+            recheck.recheck(ana.id, hers.turn_id, 4, ENDED + timedelta(days=7))
