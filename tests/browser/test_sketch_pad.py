@@ -495,6 +495,8 @@ def test_a_listener_back_from_a_lost_connection_sees_what_was_drawn_meanwhile(
     expect(alex.locator("#sketch-status")).to_have_text("Nothing drawn yet.")
     draw_with_mouse(alex, line(20, 200))
     expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 1 stroke.")
+    # His finger still scrolls the page over the read-only pad.
+    expect(blake.locator("#sketch-canvas")).to_have_css("touch-action", "auto")
 
     # Blake's network drops; Alex goes on drawing (stored, not relayed to him).
     blake.context.set_offline(True)
