@@ -267,3 +267,16 @@ def test_the_demo_history_is_scheduled(app):
     # RAAS is still rated low: it is due (or due soon), before the others.
     assert shown[0].topic == "Renin–angiotensin–aldosterone system"
     assert shown[0].due_at <= now + timedelta(days=2)
+
+
+def test_rebuild_equals_the_incremental_state_on_every_backend(any_app):
+    """PostgreSQL too: the insert-if-missing, the row lock, the float columns."""
+    from tests.conftest import pair_up, user_maker
+
+    make = user_maker()
+    ann, ben = make("ann@example.com"), make("ben@example.com")
+    history(ann, ben, pair_up(ann, ben).id)
+    incremental = stored()
+    assert len(incremental) == 3
+    assert reteach.rebuild() == 3
+    assert stored() == incremental
