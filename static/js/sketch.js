@@ -266,7 +266,7 @@ function startPad() {
 
   canvas.addEventListener("pointerdown", (event) => {
     if (mode() !== "draw" || view.loading || current) return;
-    if (event.pointerType === "mouse" && event.button !== 0) return;
+    if (event.pointerType === "mouse" && event.button !== 0) return; // a right click
     event.preventDefault();
     if (full()) {
       showError(FULL_MESSAGE);
@@ -277,11 +277,13 @@ function startPad() {
     } catch {
       // A synthetic pointer cannot be captured; its events still arrive here.
     }
+    // A pen's eraser end (button 5) erases whatever tool is chosen.
+    const erasing = tool.eraser || (event.pointerType === "pen" && (event.button === 5 || (event.buttons & 32) !== 0));
     current = {
       pointerId: event.pointerId,
       points: [toPad(event)],
-      width: tool.eraser ? Math.min(40, tool.width * 4) : tool.width,
-      color: tool.eraser ? ERASER : tool.color,
+      width: erasing ? Math.min(40, tool.width * 4) : tool.width,
+      color: erasing ? ERASER : tool.color,
       sent: 0,
     };
     outbox.push(current);

@@ -63,22 +63,24 @@ INK = """(canvas) => {
   return { ink, red, side: canvas.width, shown: canvas.getBoundingClientRect().width };
 }"""
 
-# Pointer events as a finger makes them, dispatched on the canvas.
-TOUCH_STROKE = """(canvas, args) => {
+# Pointer events as a finger (or a pen) makes them, dispatched on the canvas.
+POINTER_STROKE = """(canvas, args) => {
   const box = canvas.getBoundingClientRect();
   const at = ([x, y]) => ({
     clientX: box.left + (x / 1000) * box.width,
     clientY: box.top + (y / 1000) * box.height,
   });
   const base = {
-    pointerId: args.id, pointerType: "touch", isPrimary: true,
+    pointerId: args.id, pointerType: args.type || "touch", isPrimary: true,
     bubbles: true, cancelable: true, composed: true,
   };
-  const fire = (type, point, buttons) =>
-    canvas.dispatchEvent(new PointerEvent(type, { ...base, ...at(point), buttons }));
-  fire("pointerdown", args.path[0], 1);
-  for (const point of args.path.slice(1)) fire("pointermove", point, 1);
-  fire("pointerup", args.path[args.path.length - 1], 0);
+  const down = args.buttons || 1;
+  const fire = (type, point, button, buttons) => canvas.dispatchEvent(
+    new PointerEvent(type, { ...base, ...at(point), button, buttons }),
+  );
+  fire("pointerdown", args.path[0], args.button || 0, down);
+  for (const point of args.path.slice(1)) fire("pointermove", point, -1, down);
+  fire("pointerup", args.path[args.path.length - 1], args.button || 0, 0);
 }"""
 
 
@@ -259,6 +261,24 @@ def test_teacher_draws_with_the_mouse_listener_sees_it_live_and_clear_clears_bot
     _, erased = same_picture(alex, blake)
     assert erased["ink"] < seen["ink"] - 0.001 * seen["side"] ** 2, (erased, seen)
 
+    # A pen's eraser end erases, whatever tool is chosen.
+    alex.get_by_role("button", name="Pen").click()
+    alex.locator("#sketch-canvas").evaluate(
+        POINTER_STROKE,
+        {"id": 5, "type": "pen", "button": 5, "buttons": 32, "path": line(10, 850)},
+    )
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 4 strokes.")
+    path = f"/sessions/{session_id}/turns/0/sketch"
+    last = until(
+        lambda: [
+            s
+            for s in blake_api.call("GET", path)["strokes"]
+            if s["points"][-1] == [850, 850]
+        ],
+        "the pen's eraser stroke to be stored",
+    )
+    assert last[0]["color"] == "#ffffff", last
+
     # Clear: both pads are white again.
     alex.get_by_role("button", name="Clear the pad").click()
     expect(alex.locator("#sketch-status")).to_have_text("Nothing drawn yet.")
@@ -314,7 +334,7 @@ def test_phone_touch_drawing_listener_cannot_draw_and_the_summary_shows_the_sket
 
     # Touch pointer events on the canvas draw a stroke (once the pad is ready)...
     expect(alex.locator("#sketch-status")).to_have_text("Nothing drawn yet.")
-    canvas.evaluate(TOUCH_STROKE, {"id": 11, "path": line(40, 250)})
+    canvas.evaluate(POINTER_STROKE, {"id": 11, "path": line(40, 250)})
     expect(alex.locator("#sketch-status")).to_have_text("You have drawn 1 stroke.")
     expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 1 stroke.")
     # ... and so does a real finger drag, which must not scroll the page.
