@@ -311,6 +311,9 @@ function startPad() {
     if (!current || event.pointerId !== current.pointerId) return;
     current = null;
     flush();
+    // Drawn again as whole lines, the way the partner's pad draws them (the
+    // segments painted while moving blend twice at their joins).
+    redraw();
     render();
   }
   for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) canvas.addEventListener(type, endStroke);

@@ -95,29 +95,35 @@ def ink(page: Page) -> dict:
     return page.locator("#sketch-canvas").evaluate(INK)
 
 
-def until(check: Callable[[], Any], what: str, timeout: float = 10) -> Any:
+def until(
+    check: Callable[[], Any], what: str, timeout: float = 10, show: Any = None
+) -> Any:
     """Poll `check` until it gives something true (a state, never a fixed
-    pause); return it, or fail saying what was awaited and what was last seen."""
+    pause); return it, or fail saying what was awaited (and `show()`)."""
     deadline = time.monotonic() + timeout
     while True:
         seen = check()
         if seen:
             return seen
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what}: {show() if show else ''}")
         time.sleep(0.05)
 
 
 def same_picture(teacher: Page, listener: Page) -> tuple[dict, dict]:
     """Wait until the listener's pad shows what the teacher's does (the last
     message of a stroke may still be on its way); return both counts."""
+    last: list[tuple[dict, dict]] = []
 
     def both() -> tuple[dict, dict] | None:
         drawn, seen = ink(teacher), ink(listener)
+        last.append((drawn, seen))
         close = abs(seen["ink"] - drawn["ink"]) <= 0.02 * max(drawn["ink"], 50)
         return (drawn, seen) if close and drawn["side"] == seen["side"] else None
 
-    return until(both, "the listener's pad to show the teacher's drawing")
+    return until(
+        both, "the listener's pad to show the teacher's drawing", show=lambda: last[-1]
+    )
 
 
 def line(points: int, y: float, x0: float = 150, x1: float = 850) -> list[list[float]]:
@@ -542,3 +548,51 @@ def test_a_listener_back_from_a_lost_connection_sees_what_was_drawn_meanwhile(
     assert seen["ink"] > 0, seen
     shoot(blake, artifacts_dir, "01-phone-blake-back-online-sees-both-strokes")
     assert alex_watch.problems == [], alex_watch.problems
+
+
+def test_a_long_fast_stroke_goes_in_messages_of_at_most_500_points_that_join_up(
+    new_context, make_live_server, artifacts_dir: Path
+) -> None:
+    server = make_live_server(ALLY_MIN_TEACH_SECONDS="1", ALLY_MIN_RATE_SECONDS="1")
+    base = server.url
+    _alex_api, blake_api, session_id, _ = start_session(base)
+    room_url = f"{base}/sessions/{session_id}/room"
+    alex, alex_watch = new_person(new_context, NEW_YORK)
+    blake, blake_watch = new_person(new_context, LONDON)
+    log_in(alex, base, "alex@example.org", "Alex")
+    log_in(blake, base, "blake@example.org", "Blake")
+    alex_watch.open_live(alex, room_url)
+    blake_watch.open_live(blake, room_url)
+    expect(alex.locator("#sketch-status")).to_have_text("Nothing drawn yet.")
+
+    # 1,200 points in one go (a pen faster than the sending): a zigzag of rows.
+    path = [
+        [100 + (i % 400) * 2, 100 + (i // 400) * 300 + (i % 2) * 3] for i in range(1200)
+    ]
+    alex.locator("#sketch-canvas").evaluate(
+        POINTER_STROKE, {"id": 3, "type": "pen", "path": path}
+    )
+    expect(alex.locator("#sketch-status")).to_have_text("You have drawn 1 stroke.")
+    url = f"/sessions/{session_id}/turns/0/sketch"
+    stored = until(
+        lambda: (
+            (s := blake_api.call("GET", url)["strokes"])
+            and s[-1]["points"][-1] == path[-1]
+            and s
+        ),
+        "the whole stroke to be stored",
+    )
+    # Three messages of at most 500 points; the second and third each repeat
+    # the point before them, so the parts join up (500 + 499 + 201 = 1,200).
+    assert [len(s["points"]) for s in stored] == [500, 500, 202]
+    for before, after in zip(stored, stored[1:], strict=False):
+        assert after["points"][0] == before["points"][-1]
+    assert [
+        p for s in stored for p in s["points"][1 if s is not stored[0] else 0 :]
+    ] == path
+    # The listener counts one stroke, and draws all of it.
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 1 stroke.")
+    same_picture(alex, blake)
+    shoot(blake, artifacts_dir, "01-desktop-blake-sees-the-long-stroke")
+    for watch in (alex_watch, blake_watch):
+        assert watch.problems == [], watch.problems
