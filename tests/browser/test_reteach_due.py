@@ -90,5 +90,6 @@ def test_the_dashboard_lists_the_topics_due_after_rated_sessions(
     phone.get_by_label("Password").fill(PASSWORD)
     phone.get_by_role("main").get_by_role("button", name="Log in").click()
     expect(phone.locator("#due-count")).to_have_text("2")
+    phone.wait_for_load_state("load")  # measured with every stylesheet applied
     no_sideways_scroll(phone)
     shoot(phone, artifacts_dir, "dashboard-due-phone")
