@@ -68,12 +68,13 @@ def _render_summary(status: int, terms_error: str | None, typed):
         )
         calibration_rows = by_period
     now = utcnow()
+    schedule = reteach.by_key(reteach.cards(current_user.id, now))
     return render_template(
         "review/index.html",
         s=summary,
         topic=topic,
-        schedule=reteach.by_key(reteach.cards(current_user.id, now)),
-        retention=_retention(topic.key, topic.topic, now, tz) if topic else None,
+        schedule=schedule,
+        retention=_retention(topic, schedule, now, tz) if topic else None,
         topic_by_period={m: (v, n) for m, v, n in topic_series},
         chart=chart,
         calibration_chart=calibration_chart,
@@ -84,12 +85,14 @@ def _render_summary(status: int, terms_error: str | None, typed):
     ), status
 
 
-def _retention(key: str, title: str, now, timezone: str):
+def _retention(topic, schedule: dict, now, timezone: str):
     """One topic's rated explanations and its retrievability chart (or None)."""
-    history = reteach.topic_reviews(current_user.id, key)
-    points = reteach.curve(history, now)
+    history = reteach.topic_reviews(current_user.id, topic.key)
+    card = schedule.get(topic.key)
+    points = reteach.curve(history, now, card.due_at if card else None)
     if not points:
         return None
+    title = topic.topic
     chart = retention_chart(
         points,
         [r.at for r in history],
