@@ -50,11 +50,23 @@ function startPad() {
 
   // --- the snapshot: who draws, which turn ---------------------------------
 
+  // Whether this page's user teaches the current turn, now.
+  function teachingNow() {
+    const s = view.state;
+    const turn = s && s.turns[s.turn];
+    return Boolean(turn) && s.status === V.status.LIVE && s.phase === V.phase.TEACHING && turn.teacher_id === me;
+  }
+
+  // draw (the teacher, in the tab holding the pen), elsewhere (the teacher's
+  // other tabs), watch (the listener), review (the pause), off.
   function mode() {
     const s = view.state;
     const turn = s && s.turns[s.turn];
     if (!turn || s.status !== V.status.LIVE) return "off";
-    if (s.phase === V.phase.TEACHING) return turn.teacher_id === me ? "draw" : "watch";
+    if (s.phase === V.phase.TEACHING) {
+      if (turn.teacher_id !== me) return "watch";
+      return pen.state === "elsewhere" ? "elsewhere" : "draw";
+    }
     if (s.phase === V.phase.RATING) return "review";
     return "off";
   }
@@ -72,10 +84,10 @@ function startPad() {
     if (!snapshot || snapshot.session_id !== sessionId) return;
     const old = view.state;
     if (!fresh && old && old.version !== undefined && snapshot.version !== undefined && snapshot.version < old.version) return;
-    const before = mode();
+    const before = teachingNow();
     view.state = snapshot;
     const now = mode();
-    if (before === "draw" && now !== "draw") {
+    if (before && !teachingNow()) {
       // Teaching is over: what was not sent can no longer be stored.
       outbox.length = 0;
       current = null;
@@ -127,6 +139,63 @@ function startPad() {
     } catch {
       return null;
     }
+  }
+
+  // --- the pen: one tab of this browser draws ------------------------------
+
+  // The teacher's other tabs show the strokes read-only. The first tab open
+  // holds the pen (a Web Lock) while it stays open; another tab may take it
+  // ("Draw here instead"), and gets it back by itself when that one closes.
+  // Without Web Locks (an insecure origin) every tab draws.
+  const pen = { state: navigator.locks ? "unknown" : "mine", waiting: null };
+  const PEN_LOCK = `ally-sketch-pen-${sessionId}`;
+
+  function holdPen() {
+    pen.state = "mine";
+    render();
+    return new Promise(() => {}); // kept until the tab closes, or it is taken
+  }
+
+  function penLost() {
+    pen.state = "elsewhere";
+    if (current) {
+      current = null; // what it drew so far is still sent
+      redraw();
+    }
+    render();
+    waitForPen();
+  }
+
+  // In line for the pen: it comes when the tab holding it closes.
+  function waitForPen() {
+    const waiting = new AbortController();
+    pen.waiting = waiting;
+    navigator.locks
+      .request(PEN_LOCK, { signal: waiting.signal }, () => {
+        pen.waiting = null;
+        return holdPen();
+      })
+      .catch(() => {
+        // This tab left the line to take the pen, or had it taken again.
+        if (!waiting.signal.aborted) penLost();
+      });
+  }
+
+  function claimPen(take = false) {
+    if (!navigator.locks) return;
+    if (pen.waiting) pen.waiting.abort();
+    const options = take ? { steal: true } : { ifAvailable: true };
+    navigator.locks
+      .request(PEN_LOCK, options, (lock) => {
+        if (lock) return holdPen();
+        pen.state = "elsewhere";
+        render();
+        waitForPen();
+        return undefined;
+      })
+      .catch((error) => {
+        if (error.name === "AbortError") penLost(); // another tab took it
+      });
   }
 
   // --- the turn's strokes: loading and relayed -----------------------------
@@ -343,7 +412,7 @@ function startPad() {
   }
 
   function flush() {
-    if (inFlight || view.loading || mode() !== "draw") return;
+    if (inFlight || view.loading || !teachingNow()) return;
     const turn = view.turn;
     const payload = { session_id: sessionId, turn, strokes: [] };
     if (clearPending) {
@@ -407,6 +476,7 @@ function startPad() {
       press(".sketch-width", button);
     });
   }
+  $("sketch-take").addEventListener("click", () => claimPen(true));
   $("sketch-clear").addEventListener("click", () => {
     if (mode() !== "draw" || view.loading) return;
     outbox.length = 0;
@@ -440,7 +510,7 @@ function startPad() {
     const strokes = `${n} stroke${n === 1 ? "" : "s"}`;
     const who = teacherName();
     if (view.loading) return "Loading the sketch…";
-    if (m === "draw") return n ? `You have drawn ${strokes}.` : "Nothing drawn yet.";
+    if (m === "draw" || m === "elsewhere") return n ? `You have drawn ${strokes}.` : "Nothing drawn yet.";
     if (m === "watch") return n ? `${who} is drawing: ${strokes}.` : `${who} has not drawn anything yet.`;
     return who === "You" ? `Your sketch: ${strokes}.` : `${who}’s sketch: ${strokes}.`;
   }
@@ -450,12 +520,13 @@ function startPad() {
     pad.hidden = m === "off" || (m === "review" && !view.strokes.length);
     pad.dataset.mode = m;
     $("sketch-tools").hidden = m !== "draw";
+    $("sketch-elsewhere").hidden = m !== "elsewhere";
     canvas.classList.toggle("drawable", m === "draw");
     const who = teacherName();
     $("sketch-heading").textContent =
-      m === "draw" ? "Draw it from memory" : who === "You" ? "Your sketch" : `${who}’s sketch`;
+      m === "draw" || m === "elsewhere" ? "Draw it from memory" : who === "You" ? "Your sketch" : `${who}’s sketch`;
     const hint = $("sketch-hint");
-    hint.hidden = m === "review";
+    hint.hidden = m === "review" || m === "elsewhere";
     hint.textContent =
       m === "draw"
         ? `Sketch what you explain — with a mouse, a pen or your finger. ${partnerName} sees it as you draw.`
@@ -493,4 +564,5 @@ function startPad() {
 
   fit();
   redraw();
+  claimPen();
 }

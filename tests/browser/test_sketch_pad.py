@@ -32,6 +32,7 @@ from tests.browser.test_dashboard_live import (
     NEW_YORK,
     PHONE,
     Api,
+    Watch,
     log_in,
     new_person,
     no_sideways_scroll,
@@ -595,4 +596,58 @@ def test_a_long_fast_stroke_goes_in_messages_of_at_most_500_points_that_join_up(
     same_picture(alex, blake)
     shoot(blake, artifacts_dir, "01-desktop-blake-sees-the-long-stroke")
     for watch in (alex_watch, blake_watch):
+        assert watch.problems == [], watch.problems
+
+
+def test_the_teachers_other_tab_shows_the_strokes_and_can_take_the_pen(
+    new_context, make_live_server, artifacts_dir: Path
+) -> None:
+    server = make_live_server(ALLY_MIN_TEACH_SECONDS="1", ALLY_MIN_RATE_SECONDS="1")
+    base = server.url
+    _alex_api, _blake_api, session_id, _ = start_session(base)
+    room_url = f"{base}/sessions/{session_id}/room"
+    alex, alex_watch = new_person(new_context, NEW_YORK)
+    blake, blake_watch = new_person(new_context, LONDON)
+    log_in(alex, base, "alex@example.org", "Alex")
+    log_in(blake, base, "blake@example.org", "Blake")
+    alex_watch.open_live(alex, room_url)
+    blake_watch.open_live(blake, room_url)
+    expect(alex.locator("#sketch-tools")).to_be_visible()
+    # A second tab of Alex's browser: it shows the pad, read-only.
+    other = alex.context.new_page()
+    other_watch = Watch()
+    other_watch.attach(other)
+    other_watch.open_live(other, room_url)
+    expect(other.get_by_role("heading", name="Draw it from memory")).to_be_visible()
+    expect(other.locator("#sketch-elsewhere")).to_contain_text(
+        "You draw in another tab of this browser"
+    )
+    expect(other.locator("#sketch-tools")).to_be_hidden()
+    expect(alex.locator("#sketch-tools")).to_be_visible()
+
+    draw_with_mouse(alex, line(20, 300))
+    expect(other.locator("#sketch-status")).to_have_text("You have drawn 1 stroke.")
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 1 stroke.")
+    same_picture(alex, other)
+    before = ink(other)["ink"]
+    draw_with_mouse(other, line(20, 600))
+    assert ink(other)["ink"] == before
+    shoot(other, artifacts_dir, "01-desktop-alex-other-tab-read-only")
+
+    # The other tab takes the pen; the first one turns read-only.
+    other.get_by_role("button", name="Draw here instead").click()
+    expect(other.locator("#sketch-tools")).to_be_visible()
+    expect(alex.locator("#sketch-tools")).to_be_hidden()
+    expect(alex.locator("#sketch-elsewhere")).to_be_visible()
+    draw_with_mouse(other, line(20, 600))
+    expect(alex.locator("#sketch-status")).to_have_text("You have drawn 2 strokes.")
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 2 strokes.")
+
+    # Closed, it hands the pen back.
+    other.close()
+    expect(alex.locator("#sketch-tools")).to_be_visible()
+    expect(alex.locator("#sketch-elsewhere")).to_be_hidden()
+    draw_with_mouse(alex, line(20, 800))
+    expect(blake.locator("#sketch-status")).to_have_text("Alex is drawing: 3 strokes.")
+    for watch in (alex_watch, blake_watch, other_watch):
         assert watch.problems == [], watch.problems
