@@ -142,29 +142,33 @@ def is_due(card: CardState, now: datetime) -> bool:
 
 def curve(
     reviews: list[tuple[datetime, int]],
-    until: datetime,
+    now: datetime,
     retention: float = DEFAULT_RETENTION,
 ) -> list[tuple[datetime, float]]:
-    """Retrievability over time, from the first review until `until`: 1.0 at
-    each review, then a point a day (FSRS counts whole days; a long history
-    is thinned to every n-th day)."""
+    """Retrievability over time, from the first review until now or the due
+    date, whichever is later: 1.0 at each review, then a point a day (FSRS
+    counts whole days; a long history is thinned to every n-th day)."""
     if not reviews:
         return []
+    plan = scheduler(retention)
     instants = [(_utc(at), simplicity) for at, simplicity in reviews]
-    end = max(_utc(until), instants[-1][0])
+    # fsrs Cards throughout (no stored form): a busy topic has hundreds of reviews.
+    cards, card = [], Card(card_id=CARD_ID, due=instants[0][0])
+    for at, simplicity in instants:
+        card, _ = plan.review_card(card, rating_for(simplicity), at)
+        cards.append(card)
+    end = max(_utc(now), card.due)
     span_days = (end - instants[0][0]).days
     step = timedelta(days=max(1, -(-span_days // CURVE_MAX_POINTS)))
     points: list[tuple[datetime, float]] = []
-    card: CardState | None = None
-    for i, (at, simplicity) in enumerate(instants):
-        card = review(card, simplicity, at, retention)
+    for i, (at, _) in enumerate(instants):
         points.append((at, 1.0))
         last = i + 1 == len(instants)
         stop = end if last else instants[i + 1][0]
         moment = at + step
         while moment < stop:
-            points.append((moment, retrievability(card, moment, retention)))
+            points.append((moment, plan.get_card_retrievability(cards[i], moment)))
             moment += step
         if last and stop > at:
-            points.append((stop, retrievability(card, stop, retention)))
+            points.append((stop, plan.get_card_retrievability(cards[i], stop)))
     return points

@@ -231,17 +231,11 @@ def topic_reviews(user_id: int, key: str) -> list[Review]:
     return _reviews(Turn.teacher_id == user_id, Turn.topic_key == key)
 
 
-def curve(
-    reviews: list[Review], now: datetime, due_at: datetime | None = None
-) -> list[tuple[datetime, float]]:
+def curve(reviews: list[Review], now: datetime) -> list[tuple[datetime, float]]:
     """Retrievability of a topic from its first rating until now (or its due
-    date, if later; replayed when not given): what the topic view plots."""
-    if not reviews:
-        return []
-    aim = retention()
+    date, if later): what the topic view plots."""
     history = [(r.at, r.simplicity) for r in reviews]
-    due_at = due_at or rules.replay(history, aim).due_at
-    return rules.curve(history, max(now, due_at), aim)
+    return rules.curve(history, now, retention())
 
 
 def _schedule(view: CardView | None) -> dict:

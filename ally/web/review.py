@@ -74,7 +74,7 @@ def _render_summary(status: int, terms_error: str | None, typed):
         s=summary,
         topic=topic,
         schedule=schedule,
-        retention=_retention(topic, schedule, now, tz) if topic else None,
+        retention=_retention(topic, now, tz) if topic else None,
         topic_by_period={m: (v, n) for m, v, n in topic_series},
         chart=chart,
         calibration_chart=calibration_chart,
@@ -85,11 +85,10 @@ def _render_summary(status: int, terms_error: str | None, typed):
     ), status
 
 
-def _retention(topic, schedule: dict, now, timezone: str):
+def _retention(topic, now, timezone: str):
     """One topic's rated explanations and its retrievability chart (or None)."""
     history = reteach.topic_reviews(current_user.id, topic.key)
-    card = schedule.get(topic.key)
-    points = reteach.curve(history, now, card.due_at if card else None)
+    points = reteach.curve(history, now)
     if not points:
         return None
     title = topic.topic

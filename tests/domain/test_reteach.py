@@ -118,7 +118,10 @@ def test_the_curve_resets_at_each_review_and_is_thinned_when_long():
     assert [at for at, _ in points] == sorted(at for at, _ in points)
     between = [r for at, r in points if day(0) < at < day(5)]
     assert len(between) == 4 and between == sorted(between, reverse=True)
-    assert points[-1][0] == day(12)
+    # It runs to the due date when that is later than now, else to now.
+    due = rules.replay([(day(0), 3), (day(5), 4)]).due_at
+    assert due > day(12) and points[-1][0] == due
+    assert rules.curve([(day(0), 3), (day(5), 4)], day(40))[-1][0] == day(40)
     long = rules.curve([(day(0), 5)], day(3000))
     assert len(long) <= rules.CURVE_MAX_POINTS + 2
     assert rules.curve([], day(1)) == []
