@@ -9,12 +9,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from ..domain.vocabulary import SIGNAL_KINDS
 from ..extensions import db
 from ..models import Rating, Signal, TeachSession, Turn, User
 from .room import strokes_of
 from .schedule import get_session, plan_of
-
-SIGNAL_KINDS = ("jargon", "lost", "slower", "clear")
 
 
 @dataclass(frozen=True)
@@ -25,12 +24,14 @@ class SignalItem:
     word: str | None
     at: datetime
     offset_ms: int
+    question: str | None = None  # with why and how
 
 
 @dataclass(frozen=True)
 class TurnReport:
     """One explanation and everything said about it."""
 
+    id: int | None  # the turn row's id (None until the turn has one)
     index: int
     teacher_id: int | None
     teacher_name: str
@@ -91,7 +92,7 @@ def report(user_id: int, session_id: int, with_sketch: bool = False) -> SessionR
         select(Signal).where(Signal.session_id == session.id).order_by(Signal.at)
     ):
         signals.setdefault(s.turn_id, []).append(
-            SignalItem(s.kind, s.word, s.at, s.offset_ms)
+            SignalItem(s.kind, s.word, s.at, s.offset_ms, s.question)
         )
     sketches = strokes_of([row.id for row in rows.values()]) if with_sketch else {}
     names = dict(
@@ -105,6 +106,7 @@ def report(user_id: int, session_id: int, with_sketch: bool = False) -> SessionR
         rating = ratings.get(row.id) if row else None
         turns.append(
             TurnReport(
+                id=row.id if row else None,
                 index=planned["index"],
                 teacher_id=planned["teacher_id"],
                 teacher_name=names.get(planned["teacher_id"], "a former member"),

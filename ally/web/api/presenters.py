@@ -116,6 +116,7 @@ def session_json(session: TeachSession, viewer: User) -> dict[str, Any]:
         "plan": schedule.plan_of(session),
         "turns": [
             {
+                "id": t.id,
                 "index": t.index,
                 "teacher_id": t.teacher_id,
                 "listener_id": t.listener_id,
@@ -133,6 +134,7 @@ def session_json(session: TeachSession, viewer: User) -> dict[str, Any]:
                     {
                         "kind": x.kind,
                         "word": x.word,
+                        "question": x.question,
                         "at": x.at,
                         "offset_ms": x.offset_ms,
                     }

@@ -315,13 +315,20 @@ class PlannedTurnOut(ma.Schema):
 
 
 class SignalOut(ma.Schema):
-    kind = String(metadata={"description": "jargon, lost, slower or clear"})
+    kind = String(metadata={"description": "jargon, lost, slower, clear, why or how"})
     word = String(allow_none=True)
+    question = String(allow_none=True, metadata={"description": "With why or how"})
     at = fields.AwareDateTime()
     offset_ms = Int(metadata={"description": "Milliseconds since the turn began"})
 
 
 class TurnOut(ma.Schema):
+    id = Int(
+        allow_none=True,
+        metadata={
+            "description": "The turn's id (a re-check takes it); null until taught"
+        },
+    )
     index = Int()
     teacher_id = Int(allow_none=True)
     listener_id = Int(allow_none=True)
