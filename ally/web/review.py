@@ -22,9 +22,10 @@ from ..domain.review import series_by_period
 from ..models import utcnow
 from ..offload import no_collection
 from ..services import reteach, reviews
+from ..services.calibration import four_way
 from ..services.errors import Invalid
 from ..services.room import strokes_of
-from .charts import Series, line_chart
+from .charts import Series, four_way_chart, line_chart
 from .helpers import FORM_ERRORS
 from .retention_chart import retention_chart
 
@@ -69,6 +70,7 @@ def _render_summary(status: int, terms_error: str | None, typed):
         calibration_rows = by_period
     now = utcnow()
     schedule = reteach.by_key(reteach.cards(current_user.id, now))
+    four = four_way(current_user.id, now)
     return render_template(
         "review/index.html",
         s=summary,
@@ -79,6 +81,8 @@ def _render_summary(status: int, terms_error: str | None, typed):
         chart=chart,
         calibration_chart=calibration_chart,
         calibration_rows=calibration_rows,
+        four=four,
+        four_chart=four_way_chart(four.periods, four.period),
         partnerships=reviews.partnership_stats(current_user.id),
         terms=typed if typed is not None else reviews.allowed_terms(current_user.id),
         terms_error=terms_error,

@@ -769,10 +769,10 @@ def test_chart_axis_labels_do_not_overlap(
     page, _ = open_as_ana(new_context, demo_server.url)
     page.goto(f"{demo_server.url}/review")
     charts = page.locator("svg.chart")
-    expect(charts).to_have_count(2)
+    expect(charts).to_have_count(3)
     charts.first.screenshot(path=str(artifacts_dir / "chart-axis.png"))
-    overlaps = [axis_label_overlaps(charts.nth(i)) for i in range(2)]
-    assert overlaps == [[], []], overlaps
+    overlaps = [axis_label_overlaps(charts.nth(i)) for i in range(3)]
+    assert overlaps == [[], [], []], overlaps
 
 
 def test_each_chart_is_named_by_its_own_title(
@@ -780,11 +780,16 @@ def test_each_chart_is_named_by_its_own_title(
 ) -> None:
     page, _ = open_as_ana(new_context, demo_server.url)
     page.goto(f"{demo_server.url}/review")
-    expect(page.locator("svg.chart")).to_have_count(2)
+    expect(page.locator("svg.chart")).to_have_count(3)
     ids = page.evaluate("[...document.querySelectorAll('[id]')].map(e => e.id)")
     assert sorted({i for i in ids if ids.count(i) > 1}) == []
     expect(
         page.get_by_role("img", name="Self-rating against partner's rating per day")
+    ).to_have_count(1)
+    expect(
+        page.get_by_role(
+            "img", name="Prediction, self-rating, partner and re-check per day"
+        )
     ).to_have_count(1)
 
 
