@@ -318,17 +318,22 @@ function startPad() {
     return [clamp(((event.clientX - box.left) / box.width) * SIZE), clamp(((event.clientY - box.top) / box.height) * SIZE)];
   }
 
-  // Points the server will hold once everything drawn here is sent.
+  // Points the server will hold once everything drawn here is sent (a part
+  // of a stroke sent after an earlier part repeats that part's last point).
   function pointsSoon() {
     let unsent = 0;
-    for (const stroke of outbox) unsent += stroke.points.length - stroke.sent + (stroke.sent > 0 ? 1 : 0);
+    for (const stroke of outbox) {
+      const left = stroke.points.length - stroke.sent;
+      if (left > 0) unsent += left + (stroke.sent > 0 ? 1 : 0);
+    }
     return view.serverPoints + inFlightPoints + unsent;
   }
 
-  // Whether one more point would take the turn over its bound (a stroke
-  // continued in a new message repeats a point: pointsSoon counts it).
+  // Whether one more point would take the turn over its bound (continuing a
+  // stroke whose points are all sent costs the repeated point too).
   function full() {
-    return pointsSoon() + 1 > MAX_TURN;
+    const rejoin = current && current.sent > 0 && current.sent === current.points.length ? 1 : 0;
+    return pointsSoon() + rejoin + 1 > MAX_TURN;
   }
 
   const FULL_MESSAGE = `The sketch is full: ${MAX_TURN.toLocaleString("en-US")} points a turn. Keep explaining in words.`;
