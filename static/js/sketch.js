@@ -95,8 +95,9 @@ function startPad() {
     }
     if (now !== "off" && (view.turn !== snapshot.turn || fresh)) load(snapshot.turn);
     const turn = snapshot.turns[snapshot.turn];
-    if (turn && typeof turn.sketch_points === "number" && !inFlight && !outbox.length) {
-      view.serverPoints = turn.sketch_points;
+    // The snapshot's count is a floor: relayed strokes may have come since.
+    if (turn && typeof turn.sketch_points === "number" && snapshot.turn === view.turn) {
+      view.serverPoints = Math.max(view.serverPoints, turn.sketch_points);
     }
     render();
   }
