@@ -1334,7 +1334,7 @@ def read_csv(text: str) -> list[dict]:
     for row in csv.DictReader(io.StringIO(text)):
         for name in ("session_id", "turn", "signals_jargon", "signals_lost"):
             row[name] = int(row[name])
-        for name in ("signals_slower", "signals_clear"):
+        for name in ("signals_slower", "signals_clear", "signals_why", "signals_how"):
             row[name] = int(row[name])
         for name in ("simplicity", "self_simplicity"):
             row[name] = int(row[name]) if row[name] else None
@@ -1404,7 +1404,8 @@ def test_export_round_trip_received(history, browser_for, client):
             assert "Jargon flagged " + ", ".join(row["jargon"]) in text
         assert (
             f"Signals jargon {row['signals_jargon']} · lost {row['signals_lost']} · "
-            f"slower {row['signals_slower']} · clear {row['signals_clear']}"
+            f"slower {row['signals_slower']} · clear {row['signals_clear']} · "
+            f"why {row['signals_why']} · how {row['signals_how']}"
         ) in text
         if row["summary"]:
             assert f"Reading grade {row['reading_grade']:.1f}" in text
@@ -1462,6 +1463,8 @@ def test_export_round_trip_received(history, browser_for, client):
         "signals_lost": 2,
         "signals_slower": 0,
         "signals_clear": 1,
+        "signals_why": 0,
+        "signals_how": 0,
         "rated_at": "2026-01-16T15:09:00+00:00",
     }
     loop12 = next(r for r in items if r["session_id"] == t["loop12"].session_id)
@@ -1530,6 +1533,8 @@ def test_export_of_a_user_without_history(make_user, browser_for):
                 "signals_lost",
                 "signals_slower",
                 "signals_clear",
+                "signals_why",
+                "signals_how",
                 "rated_at",
             ]
         )

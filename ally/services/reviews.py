@@ -29,6 +29,7 @@ from ..domain import review as rules
 from ..domain.attendance import HELD, MISSED
 from ..domain.readability import Readability, measure
 from ..domain.timezones import local_date
+from ..domain.vocabulary import QUESTION_KINDS, SIGNAL_KINDS
 from ..extensions import db
 from ..models import (
     Partnership,
@@ -48,7 +49,6 @@ from .profiles import clean_terms
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000  # well past any history; keeps OFFSET within the database
 DEFAULT_PER_PAGE = 20
-SIGNAL_KINDS = ("jargon", "lost", "slower", "clear")
 
 
 # --- pagination ----------------------------------------------------------------
@@ -122,6 +122,8 @@ class ExplanationRow:
     summary: str | None
     readability: Readability | None
     signals: dict[str, int]
+    # The listener's why/how questions, in the order they were asked.
+    questions: list[tuple[str, str]]
 
 
 def _partner_name(name: str | None) -> str:
@@ -145,6 +147,7 @@ def explanations(user_id: int, page: Any = 1, per_page: Any = None) -> Page:
         .offset((number - 1) * size)
     ).all()
     counts = _signal_counts([turn.id for turn, _, _ in rows])
+    questions = _questions([turn.id for turn, _, _ in rows])
     allow = user.profile.allowed_terms or []
     items = [
         ExplanationRow(
@@ -163,6 +166,7 @@ def explanations(user_id: int, page: Any = 1, per_page: Any = None) -> Page:
             summary=turn.summary,
             readability=measure(turn.summary, allow) if turn.summary else None,
             signals=counts.get(turn.id, dict.fromkeys(SIGNAL_KINDS, 0)),
+            questions=questions.get(turn.id, []),
         )
         for turn, rating, name in rows
     ]
@@ -180,6 +184,24 @@ def _signal_counts(turn_ids: list[int]) -> dict[int, dict[str, int]]:
     ):
         counts.setdefault(turn_id, dict.fromkeys(SIGNAL_KINDS, 0))[kind] = n
     return counts
+
+
+def _questions(turn_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """(kind, question) of each turn's why/how signals that asked one."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    if not turn_ids:
+        return found
+    for turn_id, kind, question in db.session.execute(
+        select(Signal.turn_id, Signal.kind, Signal.question)
+        .where(
+            Signal.turn_id.in_(turn_ids),
+            Signal.kind.in_(sorted(QUESTION_KINDS)),
+            Signal.question.is_not(None),
+        )
+        .order_by(Signal.turn_id, Signal.at)
+    ):
+        found.setdefault(turn_id, []).append((kind, question))
+    return found
 
 
 # --- figures -------------------------------------------------------------------
@@ -497,10 +519,7 @@ EXPORT_FIELDS = (
     "summary",
     "reading_grade",
     "rare_words",
-    "signals_jargon",
-    "signals_lost",
-    "signals_slower",
-    "signals_clear",
+    *(f"signals_{kind}" for kind in SIGNAL_KINDS),
     "rated_at",
 )
 

@@ -189,7 +189,7 @@ def test_a_turn_holds_at_most_20000_points(app, world, people):
 
 
 def test_why_and_how_carry_a_question_to_the_teacher_and_the_database(
-    app, world, people
+    app, world, people, browser_for
 ):
     session_id = new_session(world)
     start_teaching(people, session_id)
@@ -207,6 +207,11 @@ def test_why_and_how_carry_a_question_to_the_teacher_and_the_database(
     kinds = [(s.kind, s.question) for s in rows(app, Signal)]
     assert kinds == [("why", question), ("how", None)]
     assert len(stored_signals(app, session_id)) == 2
+    # The teacher's review lists the question with the turn, and counts both.
+    page = browser_for("ann@example.com").client.get("/review/explanations")
+    html = page.get_data(as_text=True)
+    assert "Questions asked" in html and "Why does the macula densa" in html
+    assert "why 1 · how 1" in html
 
 
 @pytest.mark.parametrize(
