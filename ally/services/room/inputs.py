@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...domain import room as rules
+from ...domain.recheck import simplicity_problem
 from ...extensions import db
 from ...models import TeachSession
 from ..errors import Invalid, NotFound
@@ -63,8 +64,8 @@ def text(value: Any, field: str, limit: int, *, required: bool) -> str | None:
 
 
 def simplicity(value: Any, field: str = "simplicity") -> int:
-    """An integer from 1 to 5 (booleans, floats and strings are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+    """An integer of the 1-5 scale (booleans, floats and strings are refused)."""
+    if simplicity_problem(value) is not None:
         raise Invalid(f"{field} must be a whole number from 1 to 5.", field=field)
     return value
 
