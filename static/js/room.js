@@ -48,7 +48,7 @@ function join() {
       $("reconnecting").hidden = true;
       render(ack.state);
       // The call (call.js) may talk to the partner once this socket is in.
-      root.dispatchEvent(new CustomEvent("ally:joined"));
+      root.dispatchEvent(new CustomEvent("ally:joined", { detail: { state: ack.state } }));
     }
   });
 }

@@ -66,8 +66,8 @@ def sketch(
     if counted is None:
         db.session.rollback()
         raise Invalid(
-            f"The sketch is full ({MAX_POINTS_PER_TURN:,} points a turn): clear it "
-            "or keep talking.",
+            f"The sketch is full ({MAX_POINTS_PER_TURN:,} points a turn): keep "
+            "explaining in words.",
             field="strokes",
         )
     db.session.add(
