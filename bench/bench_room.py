@@ -30,6 +30,15 @@ apart from the signals: sent, acknowledged, relayed (received by the partner),
 lost (acknowledged but never received), refused, ack and relay times; a step
 with call signalling passes only if none was lost, refused or timed out too.
 
+`--sketching F` (realistic profile; default 0, off): a fraction F of the
+sessions (chosen with the seed, the same ones for every target) also sketch
+during the run: whoever teaches the current turn sends a `sketch` 10 times a
+second, one stroke of 20 points (a random walk inside 0-1000), each after the
+previous one's ack, only while the turn is taught. Reported apart: sent,
+acknowledged, refused, relayed to the partner, lost (acknowledged but never
+received), ack and relay times; such a step passes only if no sketch was lost
+or timed out and the sketch relay p99 is under 100 ms too.
+
 Results (every step, every worker's report, the machine, the load average) go
 to `bench/results/room-<profile>-<server>-<time>.json` and a markdown table to
 the `.md` next to it. Only 127.0.0.1 is contacted.
@@ -498,6 +507,14 @@ def summary(values: list[float]) -> dict[str, Any]:
     return out
 
 
+def sketch_sessions(sessions: int, fraction: float, seed: int) -> set[int]:
+    """Which session ids sketch (--sketching): round(fraction x sessions) of
+    them (at least one), drawn with the seed, so spread over the join order and
+    the workers."""
+    count = min(sessions, max(1, round(fraction * sessions)))
+    return {k + 1 for k in random.Random(seed).sample(range(sessions), count)}
+
+
 def _merge_counts(reports: list[dict[str, Any]], key: str) -> dict[str, int]:
     merged: dict[str, int] = {}
     for report in reports:
@@ -557,6 +574,10 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
                 }
                 for k in range(sessions)
             ]
+        if args.sketching:
+            chosen = sketch_sessions(sessions, args.sketching, DEFAULT_SEED)
+            for entry in plan:
+                entry["sketch"] = entry["id"] in chosen
         log = RESULTS / f"server-{target}-{args.server}.log"
         if log.exists():
             log.unlink()
@@ -578,6 +599,14 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
             "perMessageDeflate": not args.no_deflate,
             "callSignalling": args.call_signalling,
         }
+        if args.sketching:
+            # The bare relay has no phases: its sessions follow this clock.
+            config.update(
+                sketching=args.sketching,
+                turns=turns,
+                teachSeconds=teach,
+                rateSeconds=rate,
+            )
         workers = max(1, min(args.workers, sessions))
         gens = [
             Generator({**config, "sessions": plan[i::workers]}, folder, i)
@@ -727,8 +756,19 @@ def _summarize(connected, joined, ran, raw, sampler, args, sessions) -> dict[str
             and not call["refused"]
             and call["sessions_skipped"] == 0
         )
+    sketch_ok = True
+    if args.sketching:
+        out["sketch"] = _sketch_summary(ran, raw, send_seconds)
+        sk = out["sketch"]
+        sketch_ok = (
+            sk["lost"] == 0
+            and sk["ack_timeouts"] == 0
+            and sk["relay_ms"]["p99"] is not None
+            and sk["relay_ms"]["p99"] < P99_TARGET_MS
+        )
     out["pass"] = bool(
         call_ok
+        and sketch_ok
         and out["connect"]["connected"] == out["connect"]["sockets"]
         and out["join"]["joined"] == out["connect"]["sockets"]
         and sig["lost"] == 0
@@ -767,6 +807,33 @@ def _call_summary(joined: list[dict], raw: list[dict]) -> dict[str, Any]:
         "sdp_bytes": calls[0]["sdp_bytes"] if calls else None,
         "ack_ms": summary([x for r in raw for x in r.get("call_ack_ms", [])]),
         "relay_ms": summary([x for r in raw for x in r.get("call_relay_ms", [])]),
+    }
+
+
+def _sketch_summary(ran: list[dict], raw: list[dict], seconds: float) -> dict:
+    """The sketching of every worker, merged (--sketching)."""
+    sketches = [r["sketch"] for r in ran]
+    total = lambda key: sum(s[key] for s in sketches)  # noqa: E731
+    return {
+        "sessions": total("sessions"),
+        "sent": total("sent"),
+        "sent_per_s": round(total("sent") / seconds, 1),
+        "acked_ok": total("acked_ok"),
+        "points_acked": total("points_acked"),
+        "refused": _merge_counts(sketches, "refused"),
+        "ack_timeouts": total("ack_timeouts"),
+        "relayed": total("relayed"),
+        "relayed_per_s": round(total("relayed") / seconds, 1),
+        "lost": total("lost"),
+        "mismatched": total("mismatched"),
+        "unexpected": total("unexpected"),
+        "unacked_received": total("unacked_received"),
+        "skipped_unacked": total("skipped_unacked"),
+        "skipped_not_teaching": total("skipped_not_teaching"),
+        "skipped_turn_full": total("skipped_turn_full"),
+        "points_per_message": sketches[0]["points_per_message"] if sketches else None,
+        "ack_ms": summary([x for r in raw for x in r.get("sketch_ack_ms", [])]),
+        "relay_ms": summary([x for r in raw for x in r.get("sketch_relay_ms", [])]),
     }
 
 
@@ -832,6 +899,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
     calls = [r for r in results if "call" in r]
     if calls:
         rows += ["", call_markdown(calls)]
+    sketching = [r for r in results if "sketch" in r]
+    if sketching:
+        rows += ["", sketch_markdown(sketching)]
     best = best_rates(results)
     if best:
         rows.append("")
@@ -873,6 +943,47 @@ def call_markdown(results: list[dict[str, Any]]) -> str:
                     c["relay_ms"]["p50"],
                     c["relay_ms"]["p99"],
                     c["sdp_bytes"]["offer"] if c["sdp_bytes"] else None,
+                )
+            )
+            + " |"
+        )
+    return "\n".join(rows)
+
+
+def sketch_markdown(results: list[dict[str, Any]]) -> str:
+    """Sketching per step (--sketching), during the run."""
+    rows = [
+        "Sketching (10 messages/s of one 20-point stroke by the current teacher, "
+        "while teaching)",
+        "",
+        "| Target | Sessions sketching | Sent | /s | acked ok | refused "
+        "| ack time-outs | relayed | /s | lost | mismatched | Ack p50 ms "
+        "| Ack p99 ms | Relay p50 ms | Relay p99 ms |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        k = r["sketch"]
+        refused = ", ".join(f"{code} {n}" for code, n in sorted(k["refused"].items()))
+        rows.append(
+            "| "
+            + " | ".join(
+                _fmt(v)
+                for v in (
+                    r["target"],
+                    k["sessions"],
+                    k["sent"],
+                    k["sent_per_s"],
+                    k["acked_ok"],
+                    refused or "0",
+                    k["ack_timeouts"],
+                    k["relayed"],
+                    k["relayed_per_s"],
+                    k["lost"],
+                    k["mismatched"],
+                    k["ack_ms"]["p50"],
+                    k["ack_ms"]["p99"],
+                    k["relay_ms"]["p50"],
+                    k["relay_ms"]["p99"],
                 )
             )
             + " |"
@@ -1008,9 +1119,22 @@ def main(argv: list[str] | None = None) -> None:
         help="after joining, each session's clients do a call's signalling "
         "(media, offer, answer, 10 candidates each way)",
     )
+    parser.add_argument(
+        "--sketching",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="realistic profile: this fraction of the sessions also sketch "
+        "(10 messages/s of 20 points by the current teacher while teaching); "
+        "0 = off",
+    )
     parser.add_argument("--label", default="", help="added to the result file name")
     args = parser.parse_args(argv)
     stress = args.profile == "stress"
+    if not 0 <= args.sketching <= 1:
+        parser.error("--sketching is a fraction of the sessions, from 0 to 1")
+    if args.sketching and stress:
+        parser.error("--sketching belongs to the realistic profile")
     if args.duration is None:
         args.duration = 30.0 if stress else 90.0
     if args.join_spread is None:
@@ -1094,6 +1218,10 @@ def main(argv: list[str] | None = None) -> None:
                 brief["call"] = {
                     k: row["call"][k] for k in ("sent", "relayed", "lost", "refused")
                 } | {"ack_p99_ms": row["call"]["ack_ms"]["p99"]}
+            if "sketch" in row:
+                brief["sketch"] = {
+                    k: row["sketch"][k] for k in ("sent", "relayed", "lost", "refused")
+                } | {"relay_p99_ms": row["sketch"]["relay_ms"]["p99"]}
             print("  ", json.dumps(brief), flush=True)
             if args.stop_on_fail and not row.get("pass"):
                 failed.add(target)

@@ -7,7 +7,10 @@ shapes and acknowledgements as Ally, and nothing else: no login, no database.
 `join_session` puts the socket in the session's room; `signal` re-emits the
 payload to that room (both clients, as Ally does) and acknowledges it; `call`
 (`--call-signalling`) re-emits the message to the room's other socket only
-(Ally relays it to the partner's sockets) and acknowledges it. It runs
+(Ally relays it to the partner's sockets) and acknowledges it; `sketch`
+(`--sketching`) re-emits `{session_id, turn, strokes}` to the room's other
+socket (Ally's skip_sid) and acknowledges it with the turn's points so far, as
+Ally does (no validation, no storage). It runs
 under the same async mode, server and garbage-collector setting as
 `python app.py` (``ALLY_ASYNC_MODE`` = ``threading`` or ``gevent``,
 ``socketio.run``), or
@@ -90,6 +93,41 @@ def on_call(data: object = None) -> dict:
         "call", payload, to=f"session:{data['session_id']}", skip_sid=request.sid
     )
     return {"ok": True}
+
+
+# (session id, turn) -> points drawn, for the ack (Ally's `Turn.sketch_points`).
+_sketch_points: dict[tuple[int, object], int] = {}
+
+
+@socketio.on("sketch")
+def on_sketch(data: object = None) -> dict:
+    """Re-emit a sketch to the room's other socket, shaped like Ally's."""
+    if not isinstance(data, dict) or not isinstance(data.get("session_id"), int):
+        return {"ok": False, "error": "invalid", "message": "session_id"}
+    strokes = data.get("strokes")
+    if not isinstance(strokes, list):
+        return {"ok": False, "error": "invalid", "message": "strokes"}
+    payload = {
+        "session_id": data["session_id"],
+        "turn": data.get("turn"),
+        "strokes": strokes,
+    }
+    if data.get("clear"):
+        payload["clear"] = True
+    socketio.emit(
+        "sketch", payload, to=f"session:{data['session_id']}", skip_sid=request.sid
+    )
+    key = (data["session_id"], data.get("turn"))
+    points = _sketch_points.get(key, 0) + sum(
+        len(s.get("points") or []) for s in strokes if isinstance(s, dict)
+    )
+    _sketch_points[key] = points
+    return {
+        "ok": True,
+        "session_id": data["session_id"],
+        "turn": key[1],
+        "points": points,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

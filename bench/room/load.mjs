@@ -5,7 +5,8 @@
 // CONFIG (written by the driver): {url, profile: "realistic" | "stress", bare,
 // sessions: [{id, users: [{id, token}, {id, token}]}], signalMeanSeconds,
 // stressRate, connectConcurrency, joinSpreadSeconds, phaseMarginMs,
-// perMessageDeflate, callSignalling, out}.
+// perMessageDeflate, callSignalling, sketching, teachSeconds, rateSeconds,
+// turns, out}; a session with `sketch: true` sketches (see below).
 //
 // Each session has two websocket clients (transports: ["websocket"], auth:
 // {token}). The worker moves through stages when the driver says so on stdin,
@@ -34,6 +35,21 @@
 // never came (it is then counted lost). The receiving client counts every
 // relayed `call` event; lost = acknowledged ok - received, per session,
 // direction and kind.
+//
+// Sketching (sessions marked `sketch: true`, chosen by the driver from
+// --sketching): during the run, whoever teaches the current turn sends a
+// `sketch` every SKETCH_INTERVAL_MS (10 a second), one stroke of SKETCH_POINTS
+// points (a random walk inside 0-1000), each after the previous one's ack (a
+// tick whose previous message is still unacknowledged is skipped), only while
+// the turn is being taught (more than phaseMarginMs of it left) and at most
+// SKETCH_TURN_POINTS a turn. The server keeps only points/width/color, so no
+// stamp rides along: each direction of a session keeps a FIFO of its send
+// times, and the partner's `sketch` event pops the oldest (one socket's
+// messages arrive in order; a refused message leaves the FIFO at its ack).
+// The first point is checked against the one sent (mismatched otherwise).
+// Against the bare relay, which has no phases, each sketching session follows
+// the realistic profile's clock from its join: teachSeconds of teaching, then
+// rateSeconds of pause, turns alternating teachers (client 0 first).
 
 import fs from "node:fs";
 import readline from "node:readline";
@@ -60,6 +76,9 @@ const sessions = cfg.sessions.map((s) => ({
   state: null, // the latest snapshot (Ally) or null (bare relay)
   version: -1,
   timer: null,
+  sketch: Boolean(s.sketch),
+  sketchTimer: null,
+  liveAt: null, // performance.now() when both joined (the bare relay's clock)
 }));
 
 let running = false; // inside the measurement window
@@ -497,6 +516,186 @@ function fakeSdpSizes() {
   };
 }
 
+// --- sketching (sessions with sketch: true) ------------------------------------
+
+const SKETCH_INTERVAL_MS = 100; // 10 messages a second
+const SKETCH_POINTS = 20; // one stroke of 20 points a message
+const SKETCH_TURN_POINTS = 20000; // the server's bound per turn
+const SKETCH_COLOR = "#1f2937";
+const SKETCH_WIDTH = 4;
+const sketchAckLatencies = []; // ack - send, ms
+const sketchRelayLatencies = []; // partner receive - send, ms
+const sketchStats = {
+  sessions: 0, // sketching sessions in this worker
+  sent: 0,
+  acked_ok: 0,
+  refused: {},
+  ack_timeouts: 0,
+  relayed: 0, // `sketch` events the partner got, matched to a send
+  mismatched: 0, // matched, but the first point was not the one sent
+  unexpected: 0, // nothing outstanding that way, or the wrong socket/session
+  unacked_received: 0, // relayed, but its ack timed out
+  skipped_unacked: 0, // ticks skipped: the previous message not yet acknowledged
+  skipped_not_teaching: 0, // ticks outside the teaching phase
+  skipped_turn_full: 0, // ticks after SKETCH_TURN_POINTS in a turn
+  points_acked: 0,
+};
+
+function round1(v) {
+  return Math.round(v * 10) / 10;
+}
+
+// [teacher index, turn] of a sketching session now, or null.
+function sketcher(session) {
+  if (cfg.bare) {
+    if (session.liveAt === null) return null;
+    const cycle = (cfg.teachSeconds + cfg.rateSeconds) * 1000;
+    const elapsed = performance.now() - session.liveAt;
+    const turn = Math.floor(elapsed / cycle);
+    if (turn >= cfg.turns) return null;
+    if (elapsed - turn * cycle > cfg.teachSeconds * 1000 - cfg.phaseMarginMs) return null;
+    return [turn % 2, turn];
+  }
+  const who = roles(session);
+  return who ? [who[1], session.state.turn] : null;
+}
+
+// The teacher's index of a turn (who a relayed sketch of that turn comes from).
+function sketchTeacherOf(session, turn) {
+  if (cfg.bare) return typeof turn === "number" ? turn % 2 : -1;
+  const listener = session.users.findIndex((u) => u.id === listenerOfTurn(session, turn));
+  return listener < 0 ? -1 : 1 - listener;
+}
+
+function sketchStroke(session) {
+  const points = [];
+  let [x, y] = session.pen;
+  for (let k = 0; k < SKETCH_POINTS; k++) {
+    x = round1(Math.min(1000, Math.max(0, x + (Math.random() - 0.5) * 30)));
+    y = round1(Math.min(1000, Math.max(0, y + (Math.random() - 0.5) * 30)));
+    points.push([x, y]);
+  }
+  session.pen = [x, y];
+  return { points, width: SKETCH_WIDTH, color: SKETCH_COLOR };
+}
+
+function sendSketch(session) {
+  const now = sketcher(session);
+  if (!now) {
+    sketchStats.skipped_not_teaching += 1;
+    return;
+  }
+  if (session.sketchPending) {
+    sketchStats.skipped_unacked += 1;
+    return;
+  }
+  const [from, turn] = now;
+  const drawn = session.sketchTurnPoints.get(turn) || 0;
+  if (drawn + SKETCH_POINTS > SKETCH_TURN_POINTS) {
+    sketchStats.skipped_turn_full += 1;
+    return;
+  }
+  const sock = session.sockets[from];
+  if (!sock || !sock.connected) {
+    countInto(errors, "sketch_on_closed_socket");
+    return;
+  }
+  const stroke = sketchStroke(session);
+  const entry = { t0: performance.now(), first: stroke.points[0], acked: false, received: false };
+  const fifo = session.sketchFifo[from];
+  fifo.push(entry);
+  session.sketchTurnPoints.set(turn, drawn + SKETCH_POINTS);
+  session.sketchPending = true;
+  sketchStats.sent += 1;
+  sock
+    .timeout(ACK_TIMEOUT_MS)
+    .emit("sketch", { session_id: session.id, turn, strokes: [stroke] }, (err, resp) => {
+      session.sketchPending = false;
+      if (err) {
+        sketchStats.ack_timeouts += 1;
+        if (entry.received) sketchStats.unacked_received += 1;
+        return; // left in the FIFO: it may still arrive
+      }
+      if (resp && resp.ok) {
+        sketchStats.acked_ok += 1;
+        entry.acked = true;
+        sketchStats.points_acked += SKETCH_POINTS;
+        sketchAckLatencies.push(performance.now() - entry.t0);
+      } else {
+        countInto(sketchStats.refused, (resp && resp.error) || "no_answer");
+        const left = (session.sketchTurnPoints.get(turn) || 0) - SKETCH_POINTS;
+        session.sketchTurnPoints.set(turn, left);
+        // Not relayed: out of the FIFO, so the next arrival pairs with its own send.
+        const at = fifo.indexOf(entry);
+        if (at >= 0) fifo.splice(at, 1);
+        else if (entry.received) sketchStats.unexpected += 1; // relayed though refused
+      }
+    });
+}
+
+function onSketch(session, index, payload) {
+  const now = performance.now();
+  const from = 1 - index;
+  if (
+    !payload ||
+    payload.session_id !== session.id ||
+    sketchTeacherOf(session, payload.turn) !== from
+  ) {
+    sketchStats.unexpected += 1;
+    return;
+  }
+  const entry = session.sketchFifo[from].shift();
+  if (!entry) {
+    sketchStats.unexpected += 1;
+    return;
+  }
+  entry.received = true;
+  sketchStats.relayed += 1;
+  sketchRelayLatencies.push(now - entry.t0);
+  const stroke = Array.isArray(payload.strokes) ? payload.strokes[0] : null;
+  const first = stroke && Array.isArray(stroke.points) ? stroke.points[0] : null;
+  if (!first || first[0] !== entry.first[0] || first[1] !== entry.first[1]) {
+    sketchStats.mismatched += 1;
+  }
+}
+
+function startSketching(session) {
+  // A fixed 10-a-second schedule from a random phase (no drift from timer lateness).
+  const start = performance.now() + Math.random() * SKETCH_INTERVAL_MS;
+  let k = 0;
+  const tick = () => {
+    if (!sending) return;
+    sendSketch(session);
+    k += 1;
+    session.sketchTimer = setTimeout(
+      tick,
+      Math.max(0, start + k * SKETCH_INTERVAL_MS - performance.now()),
+    );
+  };
+  session.sketchTimer = setTimeout(tick, Math.max(0, start - performance.now()));
+}
+
+// Acknowledged ok, but not (yet) received by the partner.
+function sketchMissing() {
+  let missing = 0;
+  for (const s of sessions) {
+    if (!s.sketch || !s.sketchFifo) continue;
+    for (const fifo of s.sketchFifo) for (const e of fifo) if (e.acked) missing += 1;
+  }
+  return missing;
+}
+
+function sketchReport() {
+  return {
+    ...sketchStats,
+    lost: sketchMissing(),
+    interval_ms: SKETCH_INTERVAL_MS,
+    points_per_message: SKETCH_POINTS,
+    ack_ms: summary(sketchAckLatencies),
+    relay_ms: summary(sketchRelayLatencies),
+  };
+}
+
 // --- stages -------------------------------------------------------------------
 
 function percentile(sorted, p) {
@@ -544,6 +743,7 @@ function connectOne(session, index) {
     });
     sock.on("signal", (payload) => onSignal(session, index, payload));
     if (cfg.callSignalling) sock.on("call", (payload) => onCall(session, index, payload));
+    if (session.sketch) sock.on("sketch", (payload) => onSketch(session, index, payload));
     sock.on("session_state", (state) => {
       if (running) countInto(events, "session_state");
       if (index === 0) {
@@ -627,6 +827,7 @@ async function joinAll() {
             if (r.ok) times.push(r.ms);
             else countInto(failures, r.error);
           }
+          if (results.every((r) => r.ok)) s.liveAt = performance.now();
           if (cfg.callSignalling) {
             if (results.every((r) => r.ok)) callPending.push(callSignalling(s));
             else callStats.sessions_skipped += 1;
@@ -668,9 +869,23 @@ async function run(durationSeconds, drainSeconds) {
   running = true;
   sending = true;
   for (const s of sessions) startSending(s);
+  if (cfg.sketching) {
+    for (const s of sessions) {
+      if (!s.sketch) continue;
+      sketchStats.sessions += 1;
+      s.sketchFifo = [[], []];
+      s.sketchTurnPoints = new Map();
+      s.sketchPending = false;
+      s.pen = [200 + Math.random() * 600, 200 + Math.random() * 600];
+      startSketching(s);
+    }
+  }
   await new Promise((r) => setTimeout(r, durationSeconds * 1000));
   sending = false;
-  for (const s of sessions) clearTimeout(s.timer);
+  for (const s of sessions) {
+    clearTimeout(s.timer);
+    clearTimeout(s.sketchTimer);
+  }
   const sendEnd = performance.now();
   const cpuSend = process.cpuUsage(cpu0);
   // Drain: wait for acknowledged signals still on their way to the teacher.
@@ -678,7 +893,14 @@ async function run(durationSeconds, drainSeconds) {
   while (performance.now() < drainDeadline) {
     const outstanding = stats.sent - stats.acked_ok - stats.ack_timeouts - sumValues(stats.refused);
     const missing = [...acked].some((n) => !receivedBy.has(n));
-    if (outstanding <= 0 && !missing) break;
+    const sketchOutstanding = cfg.sketching
+      ? sketchStats.sent -
+        sketchStats.acked_ok -
+        sketchStats.ack_timeouts -
+        sumValues(sketchStats.refused) +
+        sketchMissing()
+      : 0;
+    if (outstanding <= 0 && !missing && sketchOutstanding <= 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   running = false;
@@ -693,8 +915,12 @@ async function run(durationSeconds, drainSeconds) {
     raw.call_ack_ms = callAckLatencies;
     raw.call_relay_ms = callRelayLatencies;
   }
+  if (cfg.sketching) {
+    raw.sketch_ack_ms = sketchAckLatencies;
+    raw.sketch_relay_ms = sketchRelayLatencies;
+  }
   fs.writeFileSync(cfg.out, JSON.stringify(raw));
-  say({
+  const report = {
     stage: "ran",
     started_at_unix: wall0 / 1000,
     send_seconds: elapsed,
@@ -713,7 +939,9 @@ async function run(durationSeconds, drainSeconds) {
       p99: loop.percentile(99) / 1e6,
       max: loop.max / 1e6,
     },
-  });
+  };
+  if (cfg.sketching) report.sketch = sketchReport();
+  say(report);
 }
 
 function sumValues(obj) {
