@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from ally.domain.vocabulary import SIGNAL_KINDS
 from tests.browser.conftest import ARTIFACTS_ROOT, TEST_SECRET_KEY
 from tests.browser.test_dashboard_live import (
     NEW_YORK,
@@ -268,7 +269,7 @@ def parse_article(raw: dict[str, Any]) -> dict[str, Any]:
     rated = re.fullmatch(r"(\d)/5(?: · you said (\d)/5)?", raw["simplicity"])
     assert rated, raw["simplicity"]
     signals = {k: int(n) for k, n in re.findall(r"(\w+) (\d+)", raw["signals"])}
-    assert set(signals) == {"jargon", "lost", "slower", "clear"}, raw["signals"]
+    assert set(signals) == set(SIGNAL_KINDS), raw["signals"]
     return {
         "id": raw["id"],
         "taught": taught,
@@ -669,8 +670,7 @@ def test_export_downloads_equal_what_the_pages_show(
             item["rare_words"],
         ), (article, item)
         assert article["signals"] == {
-            kind: item[f"signals_{kind}"]
-            for kind in ("jargon", "lost", "slower", "clear")
+            kind: item[f"signals_{kind}"] for kind in SIGNAL_KINDS
         }
         assert item["teacher"] == ANA_NAME
     assert [
