@@ -28,6 +28,7 @@ from ..models import (
     Rating,
     SessionParticipant,
     Signal,
+    Sketch,
     TeachSession,
     Turn,
 )
@@ -79,6 +80,39 @@ STORIES = {
         [],
     ),
 }
+# The listener's "why?" / "how?" questions (§11), a few per topic.
+QUESTIONS = {
+    "Renin–angiotensin–aldosterone system": [
+        ("why", "Why does the macula densa react to chloride, not sodium?"),
+        ("how", "How does angiotensin II raise the pressure, step by step?"),
+    ],
+    "Nephron transport by segment": [
+        ("why", "Why is the thick ascending limb impermeable to water?"),
+    ],
+    "Loop diuretics": [("how", "How does blocking NKCC2 waste calcium too?")],
+}
+# A few sketches drawn from memory: a loop with an arrow (the feedback loop).
+DEMO_SKETCH = [
+    {
+        "points": [
+            [200, 500],
+            [300, 300],
+            [500, 220],
+            [700, 300],
+            [800, 500],
+            [700, 700],
+            [500, 780],
+            [300, 700],
+            [220, 560],
+        ],
+        "width": 5,
+        "color": "#0b5394",
+    },
+    {"points": [[180, 600], [220, 560], [280, 590]], "width": 5, "color": "#0b5394"},
+    {"points": [[450, 480], [550, 480]], "width": 8, "color": "#b3261e"},
+]
+SKETCH_DAYS = 6  # the last week's turns of the first topic carry a sketch
+
 SIGNAL_WORDS = {
     "Renin–angiotensin–aldosterone system": ["juxtaglomerular", "macula densa"],
     "Nephron transport by segment": ["isosmotic", "countercurrent"],
@@ -215,6 +249,7 @@ def seed_history(partnership: Partnership, now: datetime) -> int:
                     )
                 )
             turn.jargon_flags = flags
+            _questions_and_sketch(session.id, turn, listener, title, days_ago, spoke)
             db.session.add(
                 Rating(
                     turn_id=turn.id,
@@ -230,6 +265,41 @@ def seed_history(partnership: Partnership, now: datetime) -> int:
             at += timedelta(seconds=spoke + 40)
     db.session.commit()
     return made
+
+
+def _questions_and_sketch(
+    session_id: int, turn: Turn, listener: int, title: str, days_ago: int, spoke: int
+) -> None:
+    """Every third day a why/how question; in the last week a sketch on the
+    topic that is first on the teacher's list (no draw on the seeded rng)."""
+    asked = QUESTIONS.get(title, [])
+    if asked and days_ago % 3 == 0:
+        kind, question = asked[days_ago // 3 % len(asked)]
+        offset = spoke * 500  # halfway through the explanation
+        db.session.add(
+            Signal(
+                session_id=session_id,
+                turn_id=turn.id,
+                user_id=listener,
+                kind=kind,
+                question=question,
+                at=turn.started_at + timedelta(milliseconds=offset),
+                offset_ms=offset,
+            )
+        )
+    if days_ago < SKETCH_DAYS and turn.index == 0:
+        points = sum(len(stroke["points"]) for stroke in DEMO_SKETCH)
+        turn.sketch_points = points
+        db.session.add(
+            Sketch(
+                turn_id=turn.id,
+                session_id=session_id,
+                user_id=turn.teacher_id,
+                strokes=DEMO_SKETCH,
+                points=points,
+                at=turn.started_at + timedelta(seconds=30),
+            )
+        )
 
 
 def _clamped(value: int) -> int:
