@@ -30,6 +30,7 @@ def room_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     # one test's database to the next, so each test starts with full buckets.
     room_signals._buckets.clear()
     call_signalling._buckets.clear()
+    call_signalling.forget_facts()
     # Speed only: a cheap scrypt for the many accounts made here (the real cost
     # is tested with accounts); logins check whatever the stored hash says.
     monkeypatch.setattr(

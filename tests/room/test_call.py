@@ -17,6 +17,7 @@ import pytest
 
 from ally.domain.call import MAX_SDP_BYTES
 from ally.models import TeachSession, utcnow
+from ally.services.call.signalling import FACTS_TTL, forget_facts
 from tests.support.room import (
     assert_refused,
     change,
@@ -155,6 +156,7 @@ def test_the_call_stays_open_15_minutes_after_the_end_then_closes(app, room, peo
     assert len(named(people.ben.take(), "call")) == 1
 
     change(app, TeachSession, room, ended_at=utcnow() - timedelta(minutes=16))
+    forget_facts()  # what a message sees is at most FACTS_TTL (1 s) old
     assert_refused(
         app,
         people.ann,
@@ -282,8 +284,11 @@ def test_a_block_closes_the_call_and_its_relay_at_once(
 ):
     from ally.services import partners
 
+    ok(people.ann.emit("call", _call(room, "media", VALID["media"])))  # facts kept
     with app.app_context():
         partners.block_user(world.ben, world.ann, utcnow())
+    forget_facts()  # what a message sees is at most FACTS_TTL (1 s) old
+    people.ben.take()
     assert_refused(
         app,
         people.ann,
@@ -315,3 +320,23 @@ def test_no_turn_credentials_outside_the_calls_window(app, world, browser_for):
     )
     assert response.status_code == 409
     assert "credential" not in response.get_data(as_text=True)
+
+
+def test_call_facts_are_kept_at_most_a_second(app, room, people, monkeypatch):
+    """A burst reads the session once; a change is seen once FACTS_TTL passed."""
+    from ally.services.call import signalling
+
+    ok(people.ann.emit("call", _call(room, "media", VALID["media"])))
+    change(
+        app,
+        TeachSession,
+        room,
+        status="completed",
+        phase="done",
+        ended_at=utcnow() - timedelta(hours=1),
+    )
+    ok(people.ann.emit("call", _call(room, "media", VALID["media"])))  # kept
+    later = signalling._clock() + FACTS_TTL + 0.01
+    monkeypatch.setattr(signalling, "_clock", lambda: later)
+    ack = people.ann.emit("call", _call(room, "media", VALID["media"]))
+    assert ack["ok"] is False and ack["error"] == "wrong_phase"
