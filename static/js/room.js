@@ -244,6 +244,9 @@ function renderViews() {
 function predictTarget() {
   const target = topicTarget();
   if (target === null) return null;
+  // Not while listening: the partner's explanation has the listener's attention.
+  const teaching = state.status === STATUS.LIVE && state.phase === PHASE.TEACHING;
+  if (teaching && isListener(state.turn)) return null;
   const turn = turnOf(target);
   if (!turn || turn.started_at || turn.predicted || predictionDone[target]) return null;
   return target;

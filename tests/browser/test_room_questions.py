@@ -55,6 +55,8 @@ def test_a_guess_before_teaching_and_questions_while_teaching(
     # Blake arrives: teaching starts; he asks how, then why (key W).
     blake.goto(room_url)
     expect(blake.get_by_role("heading", name="You are listening")).to_be_visible()
+    # While he listens he is not asked about his own next turn.
+    expect(blake.locator("#predict-form")).to_be_hidden()
     blake.get_by_label("Ask for the cause or the mechanism").fill(
         "How does the kidney sense the pressure?"
     )
