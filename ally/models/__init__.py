@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per area."""
 
+from .login import AuthAttempt, Login, PasswordReset
 from .notification import JobRun, Notification
 from .partner import Block, PartnerRequest, Partnership, pair_key
 from .reteach import TopicCard
@@ -11,11 +12,14 @@ from .user import ApiToken, Profile, User
 
 __all__ = [
     "ApiToken",
+    "AuthAttempt",
     "Block",
     "JobRun",
     "LiveSocket",
+    "Login",
     "Notification",
     "PartnerRequest",
+    "PasswordReset",
     "Partnership",
     "Profile",
     "Rating",

@@ -137,6 +137,13 @@ class LiveSocket(db.Model):
     )
     auth_version: Mapped[int] = mapped_column(Integer)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The login (cookie) or API token that opened it: ending that one closes it.
+    login_id: Mapped[int | None] = mapped_column(
+        ForeignKey("logins.id", ondelete="SET NULL"), index=True
+    )
+    api_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True
+    )
 
 
 class ServerInstance(db.Model):
