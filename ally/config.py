@@ -28,8 +28,17 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    RATELIMIT_STORAGE_URI = "memory://"
+    # None: the Redis in SOCKETIO_MESSAGE_QUEUE when there is one, so every web
+    # process counts against the same limits; else memory:// (load_config).
+    RATELIMIT_STORAGE_URI: str | None = None
     RATELIMIT_HEADERS_ENABLED = True
+    # A Redis that stops answering counts in memory meanwhile, rather than
+    # failing the login page (and answers quickly when it is gone).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS: dict[str, Any] = {
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+    }
 
     # Flask-Smorest / OpenAPI
     API_TITLE = "Ally API"
@@ -84,6 +93,20 @@ class Defaults:
     # The re-teach schedule (FSRS): the chance of explaining a topic well
     # that its next due date aims for (docs/review.md).
     ALLY_DESIRED_RETENTION = DEFAULT_RETENTION
+
+
+class SettingsError(ValueError):
+    """A setting that stops start-up; its message is one line naming the setting."""
+
+
+REDIS_SCHEMES = ("redis://", "rediss://")
+DATABASE_BACKENDS = ("postgresql", "sqlite")
+
+
+def redis_url(config: Mapping[str, Any]) -> str | None:
+    """The Redis in SOCKETIO_MESSAGE_QUEUE, or None when there is none."""
+    queue = config.get("SOCKETIO_MESSAGE_QUEUE")
+    return queue if queue and str(queue).startswith(REDIS_SCHEMES) else None
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:
@@ -145,11 +168,69 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_path}"
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
-    _check_call_settings(app.config)
-    check_retention(float(app.config["ALLY_DESIRED_RETENTION"]))
+    try:
+        _check_services(app.config)
+        _check_call_settings(app.config)
+        check_retention(float(app.config["ALLY_DESIRED_RETENTION"]))
+    except SettingsError:
+        raise
+    except ValueError as error:
+        raise SettingsError(str(error)) from error
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = redis_url(app.config) or "memory://"
     secure = bool(app.config["ALLY_COOKIE_SECURE"])
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure
+
+
+def _scheme(url: Any) -> str:
+    """What a URL starts with, never its credentials, for a message."""
+    return str(url).split(":", 1)[0][:20]
+
+
+def _check_services(config: dict[str, Any]) -> None:
+    """Refuse a database or message queue URL no process could use, at start-up.
+
+    Whether they answer is checked by the entry points (services/health.py):
+    building an app connects to nothing.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    raw = config["SQLALCHEMY_DATABASE_URI"]
+    scheme = _scheme(raw)
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise SettingsError(
+            f"DATABASE_URL is not a database URL (starts {scheme!r}); use "
+            "postgresql://user:password@host:5432/name or sqlite:///path."
+        ) from None
+    if url.get_backend_name() not in DATABASE_BACKENDS:
+        raise SettingsError(
+            f"DATABASE_URL: Ally runs on PostgreSQL or SQLite, not {scheme!r}; use "
+            "postgresql://user:password@host:5432/name or sqlite:///path."
+        )
+    try:
+        url.get_dialect().import_dbapi()
+    except ImportError as error:
+        raise SettingsError(
+            f"DATABASE_URL: the driver for {scheme!r} is not installed ({error})."
+        ) from None
+    if url.get_backend_name() == "postgresql":
+        # An unreachable host fails within seconds instead of the kernel's
+        # minutes (start-up, /healthz, a request while the database is away).
+        options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+        connect_args = dict(options.get("connect_args", {}))
+        connect_args.setdefault("connect_timeout", 5)
+        options["connect_args"] = connect_args
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    queue = config["SOCKETIO_MESSAGE_QUEUE"]
+    if queue and not str(queue).startswith(REDIS_SCHEMES):
+        raise SettingsError(
+            "SOCKETIO_MESSAGE_QUEUE must be a Redis URL, "
+            f"redis://host:6379/0 (got one starting {_scheme(queue)!r})."
+        )
 
 
 def _check_call_settings(config: Mapping[str, Any]) -> None:
