@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -11,6 +14,11 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .config import redis_url
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 # Stable constraint names so migrations can drop and alter them on every backend.
 NAMING_CONVENTION = {
@@ -34,3 +42,25 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 socketio = SocketIO()
+
+# A Redis that does not answer within this long counts as away: callers (the
+# health check, the shared rate buckets) fall back rather than stall a request.
+REDIS_TIMEOUT = 0.5
+
+
+def shared_redis(app: Flask) -> Redis | None:
+    """The app's client of the Redis in SOCKETIO_MESSAGE_QUEUE; None without one."""
+    url = redis_url(app.config)
+    if url is None:
+        return None
+    client = app.extensions.get("ally.redis")
+    if client is None:
+        from redis import Redis
+
+        client = app.extensions["ally.redis"] = Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            socket_timeout=REDIS_TIMEOUT,
+            health_check_interval=30,
+        )
+    return client

@@ -8,7 +8,10 @@ def test_landing_page_for_anonymous_users(client):
 
 
 def test_health(client):
-    assert client.get("/healthz").get_json() == {"ok": True}
+    assert client.get("/healthz").get_json() == {
+        "ok": True,
+        "checks": {"database": "ok"},
+    }
 
 
 def test_demo_pair_logs_in(app, browser_client):

@@ -12,6 +12,7 @@ from . import (
     account,
     auth,
     dashboard,
+    health,
     notifications,
     partnerships,
     profile,
@@ -26,6 +27,7 @@ from .errors import register_errors
 from .filters import register_filters
 
 PAGE_BLUEPRINTS = (
+    health.bp,
     auth.bp,
     account.bp,
     dashboard.bp,

@@ -33,8 +33,3 @@ def index():
         ),
     )
 
-
-@bp.route("/healthz")
-def health():
-    """Liveness probe for tests and load balancers."""
-    return {"ok": True}
