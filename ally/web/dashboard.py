@@ -32,4 +32,3 @@ def index():
             p, tz or current_user.timezone, now
         ),
     )
-
