@@ -6,8 +6,9 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response
 
-from .extensions import db, login_manager
+from .extensions import login_manager
 from .models import User
+from .services import accounts
 
 CSP = "; ".join(
     [
@@ -27,14 +28,9 @@ CSP = "; ".join(
 
 @login_manager.user_loader
 def load_user(login_id: str) -> User | None:
-    """The user for a login cookie, unless their logins were ended since."""
-    user_id, _, version = login_id.partition(":")
-    if not user_id.isdigit() or not version.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or user.auth_version != int(version):
-        return None
-    return user
+    """The user for a login cookie, unless that login has ended since (logout,
+    log out everywhere, a new password): Flask-Login's alternative-id pattern."""
+    return accounts.load_login(login_id)
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -31,3 +31,19 @@ def unstorable_reason(value: str) -> str | None:
 def is_storable(value: str) -> bool:
     """True when every backend can store the string."""
     return _UNSTORABLE.search(value) is None
+
+
+# Characters that reorder the text around them (embeddings, overrides,
+# isolates, marks): in a name they can make "Ann" display as someone else's
+# name or reverse the words next to it on a page.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROL = (
+    "contains a character that changes the direction of text "
+    "(such as U+202E); remove it."
+)
+
+
+def bidi_control_reason(value: str) -> str | None:
+    """None when the string holds no bidirectional control character, else why
+    (a phrase to follow the field's name)."""
+    return BIDI_CONTROL if _BIDI_CONTROLS.search(value) else None

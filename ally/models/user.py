@@ -25,7 +25,7 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(60))
     timezone: Mapped[str] = mapped_column(String(64))
-    # Bumped on logout-everywhere and password change: old login cookies stop working.
+    # Bumped on logout-everywhere and password change: older sockets are refused.
     auth_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Notification settings: minutes before a session to remind, e-mail on/off.
@@ -40,6 +40,11 @@ class User(UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", uselist=False
     )
 
+    # Not columns: the login this object was loaded through, if any (set by
+    # services.accounts.start_login and load_login; None for an API token).
+    login_key = None
+    login_id = None
+
     def set_password(self, password: str) -> None:
         """Store a scrypt hash of the password."""
         self.password_hash = blocking(generate_password_hash, password, "scrypt")
@@ -49,8 +54,9 @@ class User(UserMixin, db.Model):
         return blocking(check_password_hash, self.password_hash, password)
 
     def get_id(self) -> str:
-        """Flask-Login id: includes auth_version so a bump ends other logins."""
-        return f"{self.id}:{self.auth_version}"
+        """Flask-Login id: names this user's login (services.accounts.start_login),
+        so ending the login ends every copy of its cookie."""
+        return self.login_key or f"{self.id}:"
 
 
 class Profile(db.Model):

@@ -6,10 +6,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from ..extensions import db
-from ..models import ApiToken, User, utcnow
+from ..models import ApiToken, LiveSocket, User, utcnow
+from ..push import disconnect_socket
+from .accounts import ENDED_SOCKET_VERSION
 from .errors import Invalid, NotFound
 from .storable import require_storable
 
@@ -52,7 +54,16 @@ def list_tokens(user_id: int) -> list[ApiToken]:
 
 
 def revoke_token(user_id: int, token_id: int) -> None:
-    """Delete one of the user's tokens."""
+    """Delete one of the user's tokens; sockets it opened are refused and close."""
+    # Marked before the delete: the foreign key then forgets which token they had.
+    sids = list(
+        db.session.scalars(
+            update(LiveSocket)
+            .where(LiveSocket.user_id == user_id, LiveSocket.api_token_id == token_id)
+            .values(auth_version=ENDED_SOCKET_VERSION)
+            .returning(LiveSocket.sid)
+        )
+    )
     result = db.session.execute(
         delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
     )
@@ -60,10 +71,12 @@ def revoke_token(user_id: int, token_id: int) -> None:
         db.session.rollback()
         raise NotFound("No such token.")
     db.session.commit()
+    for sid in sids:
+        disconnect_socket(sid)
 
 
-def user_for_token(raw: str) -> User | None:
-    """The owner of a raw bearer token, or None."""
+def token_and_user(raw: str) -> tuple[ApiToken, User] | None:
+    """A raw bearer token's row and its owner, or None."""
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = db.session.scalar(
@@ -75,4 +88,10 @@ def user_for_token(raw: str) -> User | None:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
         db.session.commit()
-    return db.session.get(User, token.user_id)
+    return token, db.session.get(User, token.user_id)
+
+
+def user_for_token(raw: str) -> User | None:
+    """The owner of a raw bearer token, or None."""
+    found = token_and_user(raw)
+    return found[1] if found else None

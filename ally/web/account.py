@@ -1,4 +1,4 @@
-"""Pages: password, API tokens, blocked users, deleting the account."""
+"""Pages: password, logins, API tokens, blocked users, deleting the account."""
 
 from __future__ import annotations
 
@@ -75,14 +75,28 @@ def change_password():
         except FORM_ERRORS as error:
             attach_error(form, error)
         else:
-            # This browser stays logged in under the new auth version, remembered
-            # again if it was (the old remember cookie no longer matches).
+            # Every login ended, this one too (a stolen copy of this cookie must
+            # not outlive the old password): this browser starts a new login,
+            # remembered again if it was.
             remembered = _remember_cookie_name() in request.cookies
             session.clear()
+            accounts.start_login(user)
             login_user(user, remember=remembered)
             flash("Password changed. Other devices have been logged out.", "success")
             return redirect(url_for("account.settings"))
     return _render(400, password_form=form)
+
+
+@bp.route("/account/logout-everywhere", methods=["POST"])
+@login_required
+def logout_everywhere():
+    """End every login of the account, this one too, and revoke its API tokens."""
+    accounts.log_out_everywhere(current_user.id)
+    # Clear first: logout_user() flags the remember cookie for deletion.
+    session.clear()
+    logout_user()
+    flash("You are logged out everywhere, and your API tokens are revoked.", "info")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/account/tokens", methods=["POST"])

@@ -1,8 +1,8 @@
 """Connecting to the room: who may open a socket, and when it closes.
 
 A socket opens only for a logged-in user (the Flask-Login cookie or an API
-token in `auth`) and from an allowed origin (DESIGN §6); a logout or a password
-change closes every socket of that login.
+token in `auth`) and from an allowed origin (DESIGN §6); a logout closes the
+sockets of that login, a password change every socket of the user.
 """
 
 from __future__ import annotations
@@ -89,12 +89,13 @@ def test_a_wrong_token_wins_over_a_valid_cookie(app, world, sockets, browser_for
 # --- logins that end ---------------------------------------------------------------
 
 
-def test_logout_closes_all_of_that_users_sockets(
+def test_logout_closes_the_sockets_of_that_login(
     app, world, browser_for, sockets, token_socket
 ):
     session_id = new_session(world)
     browser = browser_for("ann@example.com")
     ann_cookie = sockets(browser.client)
+    ann_elsewhere = sockets(browser_for("ann@example.com").client)  # another device
     ann_token = token_socket(world.ann)
     ben = token_socket(world.ben)
     ok(ann_cookie.emit("join_session", {"session_id": session_id}))
@@ -105,13 +106,15 @@ def test_logout_closes_all_of_that_users_sockets(
     # Without the CSRF token the logout is refused and nothing closes.
     assert browser.client.post("/logout").status_code == 400
     assert ann_cookie.connected and ann_token.connected
+    closed_sid = ann_cookie.sid
 
     response = browser.post("/logout")
     assert response.status_code == 302
     assert not ann_cookie.connected
-    assert not ann_token.connected
+    # Ann's other logins and her API token are not this login.
+    assert ann_elsewhere.connected and ann_token.connected
     assert ben.connected
-    assert rows(app, LiveSocket, LiveSocket.user_id == world.ann) == []
+    assert rows(app, LiveSocket, LiveSocket.sid == closed_sid) == []
     # Ben's room learns that Ann left.
     assert {
         "session_id": session_id,

@@ -22,9 +22,16 @@ LOGIN_ENDED = "This connection's login has ended; log in again."
 
 
 def register_socket(
-    sid: str, user_id: int, auth_version: int, instance: str, now: datetime
+    sid: str,
+    user_id: int,
+    auth_version: int,
+    instance: str,
+    now: datetime,
+    *,
+    login_id: int | None = None,
+    api_token_id: int | None = None,
 ) -> None:
-    """Record a newly accepted socket."""
+    """Record a newly accepted socket (and the login or API token behind it)."""
     db.session.merge(
         LiveSocket(
             sid=sid,
@@ -33,6 +40,8 @@ def register_socket(
             auth_version=auth_version,
             session_id=None,
             connected_at=now,
+            login_id=login_id,
+            api_token_id=api_token_id,
         )
     )
     db.session.commit()

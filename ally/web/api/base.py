@@ -29,9 +29,14 @@ class ErrorSchema(ma.Schema):
     error = ma.fields.String(required=True, metadata={"example": "invalid"})
     message = ma.fields.String(required=True)
     errors = ma.fields.Dict(metadata={"description": "Per-field messages"})
+    field = ma.fields.String(
+        metadata={"description": "The field a domain rule refused, when it names one"}
+    )
 
 
-PUBLIC_PATHS = frozenset({"/auth/register", "/auth/token"})
+PUBLIC_PATHS = frozenset(
+    {"/auth/register", "/auth/token", "/auth/password-reset", "/auth/password-reset/confirm"}
+)
 ERROR_DESCRIPTIONS = {
     401: "No credentials, or a wrong or revoked bearer token",
     404: "No such object, or not the caller's (existence is never revealed)",
@@ -114,6 +119,19 @@ class ApiBlueprint(SmorestBlueprint):
     """A smorest blueprint using Ally's parser."""
 
     ARGUMENTS_PARSER = Parser()
+
+    def arguments(self, schema, *, location="json", required=None, **kwargs):
+        """As smorest's, but a JSON body is documented as required only when
+        its schema has a required field: a body-less PATCH /me or POST of an
+        extra session is a valid request, and the document must say so."""
+        if required is None:
+            fields = (schema() if isinstance(schema, type) else schema).fields
+            required = location != "json" or any(
+                field.required for field in fields.values()
+            )
+        return super().arguments(
+            schema, location=location, required=required, **kwargs
+        )
 
 
 class StrictBoolean(ma.fields.Boolean):
