@@ -28,18 +28,27 @@ import argparse  # noqa: E402
 import gc  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
+import sys  # noqa: E402
 
 from ally import create_app  # noqa: E402
+from ally.config import SettingsError  # noqa: E402
 from ally.database import upgrade_database  # noqa: E402
 from ally.extensions import socketio  # noqa: E402
+from ally.logs import EMBEDDED, WEB, configure_logs  # noqa: E402
 from ally.models import utcnow  # noqa: E402
 from ally.scheduler import scheduler_enabled, start_in_background  # noqa: E402
 from ally.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
+from ally.services.health import require_services  # noqa: E402
 from ally.services.room import instances  # noqa: E402
 from ally.services.room.signal_store import flush as flush_signals  # noqa: E402
 from ally.serving import gevent_server_options, heartbeat  # noqa: E402
 
-app = create_app()
+try:
+    app = create_app()
+except SettingsError as error:
+    # One line naming the setting, for `python app.py` and `flask --app app`
+    # alike, instead of a traceback.
+    sys.exit(f"ally: {error}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,6 +61,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
+    try:
+        embedded = scheduler_enabled(app)
+        # A database or Redis that does not answer stops the start here, in
+        # one line, not in the first request or the first migration.
+        require_services(app)
+    except ValueError as error:  # SettingsError, or ALLY_SCHEDULER's own
+        sys.exit(f"ally: {error}")
+    configure_logs(EMBEDDED if embedded else WEB, port=args.port)
     upgrade_database(app)
     # Sockets are listed in the database under this server's name; a restart
     # forgets the ones its previous run left behind (and tells their rooms).
@@ -68,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {user.email}  password: {DEMO_PASSWORD}", flush=True)
     # The entry point, never create_app, starts the scheduler; with the reloader
     # off there is exactly one copy of it in this process.
-    scheduler = start_in_background(app) if scheduler_enabled(app) else None
+    scheduler = start_in_background(app) if embedded else None
     # One event loop serves every socket: a full garbage collection stops all
     # of them. Objects from start-up are frozen out of collection and full
     # collections made rarer (measured: 430 ms pauses every ~12 s otherwise;

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from datetime import UTC, datetime
@@ -11,7 +10,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from .config import SettingsError
 from .jobs import JOBS, run_job
+from .logs import SCHEDULER, configure_logs
 from .models import utcnow
 from .services import reteach
 from .services.demo import DEMO_PASSWORD, seed_demo
@@ -59,13 +60,21 @@ def rebuild_cards_command(user_id: int | None) -> None:
 def scheduler_command() -> None:
     """Run the scheduler alone (a standby waits while another holds the lock)."""
     from .scheduler import run_scheduler_process
+    from .services.health import require_services
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    app = current_app._get_current_object()
+    try:
+        # A database or Redis that does not answer at the start is a setting
+        # to fix, said in one line (later outages are waited out).
+        require_services(app)
+    except SettingsError as error:
+        raise SystemExit(f"ally: {error}") from None
+    configure_logs(SCHEDULER)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     click.echo("scheduler: starting", err=True)
-    run_scheduler_process(current_app._get_current_object(), stop)
+    run_scheduler_process(app, stop)
     click.echo("scheduler: stopped", err=True)
 
 

@@ -11,8 +11,10 @@ config = context.config
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
 # Without disable_existing_loggers=False this would silence every logger that
-# already exists, the app's own included (the server migrates at start).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# already exists, the app's own included (the server migrates at start). A
+# process that set up its own logging (ally/logs.py) keeps it.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

@@ -36,8 +36,8 @@ class Health:
 def _first_line(error: BaseException) -> str:
     """An error's message without the driver's hints and SQL (one line)."""
     cause = getattr(error, "orig", None) or error
-    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-    return lines[0] if lines else type(cause).__name__
+    lines = [" ".join(line.split()) for line in str(cause).splitlines()]
+    return next((line for line in lines if line), type(cause).__name__)
 
 
 def check_database() -> str:
