@@ -34,5 +34,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     register_web(app)
     init_realtime(app)
+    security.trust_proxies(app)  # outermost: the socket middleware sees it too
     register_cli(app)
     return app

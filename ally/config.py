@@ -60,6 +60,7 @@ class Defaults:
     ALLY_MIN_RATE_SECONDS = 30
     ALLY_SUGGESTION_LIMIT = 20
     ALLY_SOCKET_ORIGINS = ""  # extra allowed origins, comma separated
+    ALLY_TRUSTED_PROXIES = 0  # proxies in front whose X-Forwarded-* are believed
     # This server's name in the live_sockets table (app.py sets host:port).
     ALLY_INSTANCE = "local"
     ALLY_COOKIE_SECURE = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import login_manager
 from .models import User
@@ -56,6 +57,55 @@ def _security_headers(response: Response) -> Response:
         "Permissions-Policy", "camera=(self), microphone=(self), geolocation=()"
     )
     return response
+
+
+class DropForwarded:
+    """WSGI middleware: forget every X-Forwarded-* header once the trusted
+    ones are applied (the rest a client may have written). Python-engineio's
+    default Origin check would otherwise take X-Forwarded-Host / -Proto as
+    this site's own origin."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __getattr__(self, name: str):
+        # Still reachable through it: the Socket.IO middleware's engineio_app.
+        return getattr(self.wsgi_app, name)
+
+    def __call__(self, environ, start_response):
+        for key in [k for k in environ if k.startswith("HTTP_X_FORWARDED_")]:
+            del environ[key]
+        return self.wsgi_app(environ, start_response)
+
+
+class TrustedProxies(ProxyFix):
+    """werkzeug's ProxyFix, through which the wrapped app stays reachable."""
+
+    def __getattr__(self, name: str):
+        return getattr(self.app, name)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Believe X-Forwarded-For/-Proto/-Host/-Port/-Prefix from exactly the
+    configured number of proxies (ALLY_TRUSTED_PROXIES), and with 0 from no
+    one. Wraps the whole app, Socket.IO included, so the socket's Origin check
+    and the rate limiter see the same host and address as the pages."""
+    count = int(app.config["ALLY_TRUSTED_PROXIES"])
+    if count < 0:
+        raise ValueError("ALLY_TRUSTED_PROXIES must be 0 or more.")
+    # Dropped after ProxyFix has read them too: it leaves them in place, and
+    # python-engineio would take the first (client-written) X-Forwarded-Host.
+    app.wsgi_app = DropForwarded(app.wsgi_app)  # type: ignore[method-assign]
+    if count == 0:
+        return
+    app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app,
+        x_for=count,
+        x_proto=count,
+        x_host=count,
+        x_port=count,
+        x_prefix=count,
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -6,18 +6,15 @@ from collections.abc import Callable
 
 
 def own_origins(environ: dict) -> set[str]:
-    """This site's origin as the request reached it (and as a proxy forwarded it)."""
+    """This site's origin as the request reached it.
+
+    Never from X-Forwarded-Host / X-Forwarded-Proto here: any client can send
+    those. Behind ALLY_TRUSTED_PROXIES proxies, werkzeug's ProxyFix (wrapping
+    the whole app, see security.trust_proxies) has already put the forwarded
+    scheme and host into these keys."""
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST", "")
-    found = {f"{scheme}://{host}"} if host else set()
-    if "HTTP_X_FORWARDED_PROTO" in environ or "HTTP_X_FORWARDED_HOST" in environ:
-        forwarded_scheme = environ.get("HTTP_X_FORWARDED_PROTO", scheme)
-        forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", host)
-        found.add(
-            f"{forwarded_scheme.split(',')[0].strip()}://"
-            f"{forwarded_host.split(',')[0].strip()}"
-        )
-    return found
+    return {f"{scheme}://{host}"} if host else set()
 
 
 def origin_check(extra: list[str]) -> Callable[[str | None, dict], bool]:

@@ -229,3 +229,32 @@ def test_configuring_extra_origins_keeps_the_sites_own_origin(
     engineio_shutdown(other)
     client = other.test_client()
     assert handshake(client, "http://localhost").status_code == 200
+
+
+FORWARDED_PROTO = {"X-Forwarded-Proto": "https"}
+FORWARDED = {"X-Forwarded-Host": "ally.example", **FORWARDED_PROTO}
+
+
+def test_forwarded_headers_are_not_believed_without_a_trusted_proxy(
+    app, client, engineio_shutdown
+):
+    engineio_shutdown(app)
+    # Any client can write X-Forwarded-*: with no proxy configured they are
+    # only words, and a page on ally.example is another origin.
+    refused = client.get(POLL, headers={"Origin": "https://ally.example", **FORWARDED})
+    assert refused.status_code == 400
+    assert client.get("/login", headers=FORWARDED).request.host == "localhost"
+
+
+def test_forwarded_headers_are_believed_behind_the_configured_proxy(
+    make_app, engineio_shutdown
+):
+    other = make_app(ALLY_TRUSTED_PROXIES=1)
+    engineio_shutdown(other)
+    client = other.test_client()
+    accepted = client.get(POLL, headers={"Origin": "https://ally.example", **FORWARDED})
+    assert accepted.status_code == 200
+    # Only the last proxy's word counts: a client-written value before it is not.
+    two = {"X-Forwarded-Host": "evil.example, ally.example", **FORWARDED_PROTO}
+    evil = client.get(POLL, headers={"Origin": "https://evil.example", **two})
+    assert evil.status_code == 400
