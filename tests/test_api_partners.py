@@ -619,7 +619,6 @@ def test_blocking_twice_keeps_one_block(client, pair, api_token):
 @pytest.mark.parametrize(
     "body, status",
     [
-        ({"user_id": 9999}, 404),
         ({"user_id": "2"}, 400),
         ({"user_id": 2.0}, 400),
         ({}, 400),
@@ -633,6 +632,30 @@ def test_bad_block(client, pair, api_token, body, status):
     assert response.status_code == status
     assert response.get_json()["error"] in ("invalid", "not_found")
     assert count(Block) == 0
+
+
+def test_blocking_an_unknown_id_answers_like_a_known_one(client, pair, api_token):
+    # No enumeration of accounts: 204 either way, nothing stored for no one.
+    ann, ben = pair
+    unknown = client.post(
+        f"{API}/blocks", json={"user_id": 9999}, headers=api_token(ann)
+    )
+    assert unknown.status_code == 204 and unknown.get_data() == b""
+    assert count(Block) == 0
+    assert client.get(f"{API}/blocks", headers=api_token(ann)).get_json() == {
+        "items": []
+    }
+
+
+def test_blocks_name_only_users_met(client, crowd, api_token):
+    ann, ben, cat = crowd["ann"], crowd["ben"], crowd["cat"]
+    send(client, api_token(ann), cat.id)  # Ann has met Cat through a request
+    for other in (ben, cat):
+        client.post(f"{API}/blocks", json={"user_id": other.id}, headers=api_token(ann))
+    items = client.get(f"{API}/blocks", headers=api_token(ann)).get_json()["items"]
+    users = {item["user"]["id"]: item["user"] for item in items}
+    assert users[ben.id] == {"id": ben.id}  # a typed id says nothing about whose
+    assert users[cat.id]["display_name"] == "Cat"
 
 
 def test_blocking_yourself_is_refused(client, pair, api_token):

@@ -425,9 +425,14 @@ def cancel_request(user_id: int, request_id: int, now: datetime) -> PartnerReque
 
 
 def block_user(user_id: int, other_id: int, now: datetime) -> None:
-    """Hide two users from each other; pending requests and partnerships end."""
-    if other_id == user_id or db.session.get(User, other_id) is None:
-        raise NotFound("No such user.")
+    """Hide two users from each other; pending requests and partnerships end.
+
+    An unknown id is answered like a known one (nothing is stored for it), so
+    blocking cannot be used to find out which accounts exist."""
+    if other_id == user_id:
+        raise Invalid("You cannot block yourself.", field="user_id")
+    if db.session.get(User, other_id) is None:
+        return
     exists = db.session.scalar(
         select(Block.id).where(
             Block.blocker_id == user_id, Block.blocked_id == other_id
@@ -480,6 +485,50 @@ def list_blocks(user_id: int) -> list[Block]:
             select(Block).where(Block.blocker_id == user_id).order_by(Block.id.desc())
         )
     )
+
+
+@dataclass(frozen=True)
+class ShownBlock:
+    """A block as its maker sees it: `user` only when they have met that user
+    through a request or a partnership (else just the id)."""
+
+    user_id: int
+    user: User | None
+    created_at: datetime
+
+
+def list_blocks_shown(user_id: int) -> list[ShownBlock]:
+    """The user's blocks, newest first, naming only users they have met (a
+    block of an id typed by hand must not reveal whose it is)."""
+    blocks = list_blocks(user_id)
+    ids = [b.blocked_id for b in blocks]
+    met: set[int] = set()
+    if ids:
+        requests = select(PartnerRequest.from_user_id, PartnerRequest.to_user_id).where(
+            or_(
+                (PartnerRequest.from_user_id == user_id)
+                & PartnerRequest.to_user_id.in_(ids),
+                (PartnerRequest.to_user_id == user_id)
+                & PartnerRequest.from_user_id.in_(ids),
+            )
+        )
+        pairs = select(Partnership.user_a_id, Partnership.user_b_id).where(
+            or_(
+                (Partnership.user_a_id == user_id) & Partnership.user_b_id.in_(ids),
+                (Partnership.user_b_id == user_id) & Partnership.user_a_id.in_(ids),
+            )
+        )
+        for statement in (requests, pairs):
+            for a, b in db.session.execute(statement):
+                met.add(b if a == user_id else a)
+    return [
+        ShownBlock(
+            user_id=b.blocked_id,
+            user=b.blocked if b.blocked_id in met else None,
+            created_at=b.created_at,
+        )
+        for b in blocks
+    ]
 
 
 def count_incoming(user_id: int) -> int:

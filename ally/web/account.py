@@ -49,7 +49,7 @@ def _render(status: int = 200, new_token: str | None = None, **forms):
         "account.html",
         feed_url=url_for("sessions.feed", token=feed, _external=True) if feed else None,
         tokens=tokens.list_tokens(current_user.id),
-        blocks=partners.list_blocks(current_user.id),
+        blocks=partners.list_blocks_shown(current_user.id),
         new_token=new_token,
         **forms,
     ), status

@@ -45,8 +45,9 @@ ERROR_DESCRIPTIONS = {
     415: "The body is not application/json",
     429: "Too many attempts; wait and retry",
 }
-# Operations naming another user in the body: an unknown or blocked one is a 404.
-USER_ID_OPERATIONS = frozenset({("post", "/partner-requests"), ("post", "/blocks")})
+# Operations naming another user in the body: an unknown or blocked one is a 404
+# (POST /blocks answers the same for any id: no 404).
+USER_ID_OPERATIONS = frozenset({("post", "/partner-requests")})
 CONFLICT_OPERATIONS = frozenset(
     {
         ("post", "/auth/register"),

@@ -109,11 +109,16 @@ def cancel(request_id: int):
 @login_required
 @blp.response(200, BlockList)
 def list_blocks():
-    """Users the caller has blocked."""
-    items = partners.list_blocks(api_user().id)
+    """Users the caller has blocked: named only if the caller has had a request
+    or partnership with them, else just their id."""
+    items = partners.list_blocks_shown(api_user().id)
     return {
         "items": [
-            {"user": public_user(b.blocked), "created_at": b.created_at} for b in items
+            {
+                "user": public_user(b.user) if b.user else {"id": b.user_id},
+                "created_at": b.created_at,
+            }
+            for b in items
         ]
     }
 
@@ -123,7 +128,8 @@ def list_blocks():
 @blp.arguments(BlockIn)
 @blp.response(204)
 def block(body):
-    """Block a user: both are hidden from each other."""
+    """Block a user: both are hidden from each other. The same answer for an
+    id with no account (nothing is stored for it)."""
     partners.block_user(api_user().id, body["user_id"], utcnow())
 
 
