@@ -147,6 +147,7 @@ class Partner:
         self.token = token
         self.cookie = cookie
         self.sio: socketio.Client | None = None
+        self.http: requests.Session | None = None
         self.received: list[tuple[str, Any, float]] = []
         self.acks: dict[str, Any] = {}
         self.changed = threading.Condition()
@@ -164,6 +165,7 @@ class Partner:
         http.headers["X-Forwarded-For"] = self.forwarded_for
         if "polling" in self.transports:
             http.headers["Origin"] = self.url
+        self.http = http
         self.sio = socketio.Client(reconnection=False, http_session=http)
         for name in SERVER_EVENTS:
             self.sio.on(name, partial(self._record, name))
@@ -189,6 +191,7 @@ class Partner:
             self.sio.disconnect()
             if websocket is not None:
                 websocket.shutdown()  # a killed server sent no close frame
+            self.http.close()
 
     def wait_disconnected(self) -> None:
         wait_until(f"{self.name} to notice the drop", lambda: not self.sio.connected)
@@ -243,6 +246,12 @@ class Partner:
     def words(self) -> set[str]:
         with self.changed:
             return {p["word"] for e, p, _ in self.received if e == "signal"}
+
+
+def unexpected_tracebacks(log: str) -> list[str]:
+    """Logged tracebacks, but those of Redis being away (fault b)."""
+    blocks = log.split("Traceback (most recent call last)")[1:]
+    return [b for b in blocks if "redis.exceptions.ConnectionError" not in b[:5000]]
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
@@ -548,22 +557,26 @@ def test_a_whole_session_across_processes_survives_three_faults(topology, redis_
         # --- fault (b): Redis restarts ------------------------------------
         listening = subscribers(redis_server)
         redis_server.stop()
+        # While it is down, events are still stored and acknowledged; only
+        # their pushes are lost.
         outage_word = ledger.word()
-        outage_sent = time.monotonic()
+        sent = time.monotonic()
         ben.send(
             outage_word,
             "signal",
             {"session_id": sid, "kind": "lost", "word": outage_word},
         )
+        ben.wait("the outage signal's ack", lambda: outage_word in ben.acks)
+        figures["outage_ack_s"] = time.monotonic() - sent
+        ledger.settle(ben, [outage_word])
+        assert outage_word in ledger.acked, ben.acks[outage_word]
+        ann.ok("set_topic", {"session_id": sid, "title": "Photosynthesis, unseen"})
         redis_server.start()
         wait_until(
             "every process to listen on Redis again",
             lambda: subscribers(redis_server) >= listening,
             timeout=90,
         )
-        ben.wait("the outage signal's ack", lambda: outage_word in ben.acks, timeout=90)
-        figures["outage_ack_s"] = time.monotonic() - outage_sent
-        ledger.settle(ben, [outage_word])
         # Both converge on the stored state through the next snapshot.
         title = "Photosynthesis, after the restart"
         ann.ok("set_topic", {"session_id": sid, "title": title})
@@ -716,14 +729,14 @@ def test_a_whole_session_across_processes_survives_three_faults(topology, redis_
         f" {figures['failover_job_s']:.1f} s (target {FAILOVER_TARGET:.0f} s)"
         f"\n  a deadline after the failover reached both partners"
         f" {figures['deadline_push_s']:.2f} s after it fell due"
-        f"\n  a signal sent while Redis was down was answered after"
-        f" {figures['outage_ack_s']:.1f} s"
+        f"\n  a signal sent while Redis was down was acknowledged after"
+        f" {figures['outage_ack_s']:.2f} s"
         f"\n  signals acked {len(ledger.acked)}, unanswered (in flight at the kill)"
         f" {len(ledger.unanswered)}, refused {len(ledger.refused)}"
     )
     for process in topology.processes:
         log = process.log_path.read_text(errors="replace")
-        assert "Traceback" not in log, f"{process.name}:\n{log[-4000:]}"
+        assert not unexpected_tracebacks(log), f"{process.name}:\n{log[-4000:]}"
     assert figures["presence_offline_s"] <= PRESENCE_PROMISE, figures
     assert figures["failover_job_s"] <= FAILOVER_TARGET, figures
 
