@@ -23,9 +23,10 @@ EMBEDDED = "embedded"  # python app.py with the scheduler inside
 WEB = "web"  # python app.py with ALLY_SCHEDULER=off
 SCHEDULER = "scheduler"  # flask --app app ally scheduler (holder or standby)
 
-# Libraries whose INFO lines repeat every second (APScheduler's "Running job")
-# and say nothing the job_runs table does not.
-QUIET = ("apscheduler",)
+# APScheduler writes two INFO lines per job run, several a second. The
+# scheduler process keeps them (its log is the record of what ran); in the
+# embedded server they would bury everything else, so there only warnings.
+QUIET_WHEN_EMBEDDED = ("apscheduler",)
 
 _BARE = re.compile(r"[^\s\"=\\]+")
 _ESCAPES = str.maketrans(
@@ -92,6 +93,9 @@ def configure_logs(
     # Flask gives the app's logger ("ally") a handler of its own, which would
     # print every ally.* record a second time in another format.
     logging.getLogger("ally").removeHandler(default_handler)
-    for name in QUIET:
-        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    for name in QUIET_WHEN_EMBEDDED:
+        quiet = role == EMBEDDED
+        logging.getLogger(name).setLevel(
+            max(level, logging.WARNING) if quiet else logging.NOTSET
+        )
     return handler
