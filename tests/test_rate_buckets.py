@@ -236,3 +236,56 @@ def test_a_redis_that_goes_away_counts_here_logs_once_and_comes_back(
     finally:
         shared_redis(app).close()
         own.stop()
+
+
+# --- Flask-Limiter (the login and token endpoints) ------------------------------
+
+WRONG_LOGIN = {"email": "nobody@example.com", "password": "wrong-password"}
+
+
+def test_limits_are_counted_in_memory_without_redis(make_app):
+    assert make_app().config["RATELIMIT_STORAGE_URI"] == "memory://"
+    explicit = make_app(
+        SOCKETIO_MESSAGE_QUEUE="redis://127.0.0.1:6379/0",
+        RATELIMIT_STORAGE_URI="memory://",
+    )
+    assert explicit.config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+@pytest.mark.redis
+def test_limits_are_counted_in_the_message_queues_redis(make_app, redis_url):
+    app = make_app(
+        SOCKETIO_MESSAGE_QUEUE=redis_url,
+        RATELIMIT_ENABLED=True,
+        ALLY_AUTH_RATE_LIMIT="3 per minute",
+    )
+    assert app.config["RATELIMIT_STORAGE_URI"] == redis_url
+    with app.app_context():
+        from ally.extensions import limiter
+
+        limiter.reset()
+    statuses = [
+        app.test_client().post("/api/v1/auth/token", json=WRONG_LOGIN).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert list(client.scan_iter(match="LIMITS:*"))
+    finally:
+        client.close()
+
+
+def test_a_limit_store_that_does_not_answer_never_fails_a_login(make_app):
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    app = make_app(
+        SOCKETIO_MESSAGE_QUEUE=closed,
+        RATELIMIT_ENABLED=True,
+        ALLY_AUTH_RATE_LIMIT="3 per minute",
+    )
+    statuses = [
+        app.test_client().post("/api/v1/auth/token", json=WRONG_LOGIN).status_code
+        for _ in range(4)
+    ]
+    # Counted in memory meanwhile: the limit still holds.
+    assert statuses == [401, 401, 401, 429]
