@@ -237,6 +237,9 @@ class Topology:
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": database_url,
             "SOCKETIO_MESSAGE_QUEUE": message_queue,
+            # nginx is the one proxy in front of the web processes (they
+            # listen on loopback only): its X-Forwarded-* are to be believed.
+            "ALLY_TRUSTED_PROXIES": "1",
             **(env or {}),
         }
         self.web_ports = [free_port() for _ in range(web)]
