@@ -185,9 +185,9 @@ def on_predict(sid: str, data: dict) -> dict:
 @handler
 def on_sketch(sid: str, data: dict) -> dict:
     """The teacher draws from memory while teaching: stored with the turn,
-    relayed to the room's other sockets."""
-    return room.sketch(
-        user_of(sid),
+    relayed to the room's other sockets; the ack comes once it is committed
+    (the service checks the login in the same read as the session)."""
+    return room.send_sketch(
         sid,
         data.get("session_id"),
         data.get("turn"),

@@ -8,9 +8,10 @@ own Socket.IO handlers through Flask-SocketIO's test client (the Socket.IO
 packet encoding and the handlers run; Engine.IO, the websocket and the
 compression do not) and times, with `time.process_time`: connecting (token
 auth and the socket's row), joining, one `signal` (validated, stored, relayed
-to the room), one snapshot published to a room, and one phase change applied by
-the `advance_phases` job. The same `signal` through the bare relay
-(`bench/room/bare_relay.py`) is timed as the baseline. SQL statements are
+to the room), one `sketch` (a 20-point stroke by the teacher), one snapshot
+published to a room, and one phase change applied by the `advance_phases`
+job. The same `signal` through the bare relay (`bench/room/bare_relay.py`) is
+timed as the baseline. SQL statements are
 counted with a `before_cursor_execute` listener.
 
 It imports `ally` from the directory it sits in (two levels up), so a patched
@@ -54,10 +55,12 @@ def measure(sessions: int, signals: int) -> dict:
     from ally.extensions import db, socketio
     from ally.services.room import clock as room_clock
     from ally.services.room import signals as room_signals
+    from ally.services.room import sketches as room_sketches
     from ally.services.room import snapshots as room_state
 
     # The per-user limit (5 a second) would refuse a tight loop; same work.
     room_signals._buckets = Buckets(1e9, 1e9)
+    room_sketches._buckets = Buckets(1e9, 1e9)
     folder = tempfile.mkdtemp(prefix="ally-cost-")
     url = f"sqlite:///{folder}/cost.db"
     plan, _ = seed_room(url, sessions, turns=2, teach_seconds=1800, rate_seconds=60)
@@ -124,6 +127,21 @@ def measure(sessions: int, signals: int) -> dict:
     timed("signal", signals, send_signals)
     got = clients[0][0].get_received()
     assert any(e["name"] == "signal" for e in got), got
+
+    # A pen stroke as the pad sends it: 20 points, about 50 ms of drawing.
+    stroke = [{"width": 3, "points": [[10 * i, 5 * i] for i in range(20)]}]
+
+    def send_sketches():
+        for i in range(signals):
+            k = i % sessions
+            ack = clients[k][0].emit(
+                "sketch",
+                {"session_id": plan[k]["id"], "turn": 0, "strokes": stroke},
+                callback=True,
+            )
+            assert ack["ok"], ack
+
+    timed("sketch", signals, send_sketches)
 
     def publish_all():
         with app.app_context():
@@ -206,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         "connect",
         "join",
         "signal",
+        "sketch",
         "bare_signal",
         "publish_snapshot",
         "advance_phase_job",
