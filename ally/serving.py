@@ -39,6 +39,17 @@ def _no_delay_handler() -> type:
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             super().handle()
 
+        def run_application(self) -> None:
+            super().run_application()
+            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                # simple-websocket spoke websocket on a dup of this socket, so
+                # pywsgi never saw the 101 and would read the connection again
+                # as HTTP: a frame the browser sends after the close (its close
+                # reply, a pong) became "Expected GET method" or "Invalid HTTP
+                # method" errors, by the spaces in its random mask. Nothing
+                # after a websocket is HTTP: end the connection instead.
+                self.close_connection = True
+
     return NoDelayHandler
 
 

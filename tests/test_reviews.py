@@ -1354,6 +1354,7 @@ def exported(browser: Browser, role: str) -> list[dict]:
     as_json = browser.client.get(f"/review/export.json?role={role}")
     assert as_csv.status_code == 200 and as_json.status_code == 200
     assert as_csv.mimetype == "text/csv" and as_json.mimetype == "application/json"
+    assert as_csv.headers["Content-Type"] == "text/csv; charset=utf-8"  # once
     assert as_csv.headers["Content-Disposition"].startswith(
         f'attachment; filename="ally-{role}-'
     )

@@ -190,5 +190,6 @@ def export(fmt: str):
         }
         writer.writerow({k: _spreadsheet_safe(v) for k, v in flat.items()})
     return Response(
-        buffer.getvalue(), mimetype="text/csv; charset=utf-8", headers=disposition
+        # Werkzeug adds "; charset=utf-8" to a text/* mimetype itself.
+        buffer.getvalue(), mimetype="text/csv", headers=disposition
     )
