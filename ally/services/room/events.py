@@ -38,6 +38,7 @@ from .inputs import (
     turn_index,
 )
 from .presence import forget_socket, online_user_ids, set_socket_session, socket_session
+from .signal_store import flush
 from .snapshots import publish, snapshot
 from .transition import Moved, bump_version, settled, transition
 from .turns import ensure_turn
@@ -47,6 +48,8 @@ from .turns import ensure_turn
 
 def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, Any]:
     """A participant enters the room: presence, attendance, maybe the start."""
+    # The snapshot's signal tally counts stored signals: the queued ones first.
+    flush()
     session = settled(user_id, session_id, now)
     # A socket is in one session's room at a time: joining another leaves the
     # first (with its presence update).
@@ -232,9 +235,12 @@ def rate(
     if turn_row is None:
         raise WrongPhase("That turn cannot be rated.")
 
+    fresh: list[Turn] = []
+
     def decide(current: TeachSession, room: rules.Room):
         _in_rating_of(room, index)
         row = _turn_row(current.id, index)
+        fresh[:] = [row]
         return rules.rated(room, now, teacher_ready=row.teacher_ready_at is not None)
 
     def store(current):
@@ -251,7 +257,8 @@ def rate(
             )
         )
         db.session.flush()
-        reteach.review(turn_row.id, value, now)
+        # The turn as decide() read it in this transaction.
+        reteach.review(turn_row.id, value, now, turn=fresh[0])
 
     try:
         session = transition(user_id, session.id, now, decide, before_commit=store)[0]
