@@ -11,11 +11,19 @@ from flask import Flask
 
 from ..extensions import socketio
 
+# Engine.IO's limit on one incoming message (python-engineio's default is
+# 1,000,000 bytes). The largest legal messages: a call offer of 32 KiB of SDP,
+# which JSON can stretch to 6 bytes a byte (\u0001) = 196,608 bytes, and a
+# sketch of 500 points (about 48 KB at full float precision). 256 KiB holds
+# both with a margin, and is all a hostile client can make the server parse.
+MAX_MESSAGE_BYTES = 256 * 1024
+
 
 def init_realtime(app: Flask) -> None:
     """Bind Socket.IO; cross-origin sockets are refused unless configured."""
     from . import connection, room_events
     from .origins import origin_check
+    from .packets import GuardedPacket, guard_messages
 
     origins = [o.strip() for o in app.config["ALLY_SOCKET_ORIGINS"].split(",")]
     socketio.init_app(
@@ -28,7 +36,10 @@ def init_realtime(app: Flask) -> None:
         # listener's "slower" then "clear" must reach the teacher that way);
         # different clients still run side by side.
         async_handlers=False,
+        max_http_buffer_size=MAX_MESSAGE_BYTES,
+        serializer=GuardedPacket,
     )
+    guard_messages(socketio.server)
     # init_app made a new server: the handlers go on it (every app gets its own).
     connection.register_handlers()
     room_events.register_handlers(app)
