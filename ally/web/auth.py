@@ -157,9 +157,7 @@ def reset_password(token: str):
     try:
         password_reset.check_token(token, utcnow())
     except password_reset.InvalidToken as error:
-        return render_template(
-            "auth/reset.html", form=None, message=error.message
-        ), 400
+        return render_template("auth/reset.html", form=None, message=error.message), 400
     if form.validate_on_submit():
         try:
             user = password_reset.confirm_reset(token, form.password.data, utcnow())

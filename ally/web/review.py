@@ -191,5 +191,7 @@ def export(fmt: str):
         writer.writerow({k: _spreadsheet_safe(v) for k, v in flat.items()})
     return Response(
         # Werkzeug adds "; charset=utf-8" to a text/* mimetype itself.
-        buffer.getvalue(), mimetype="text/csv", headers=disposition
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers=disposition,
     )

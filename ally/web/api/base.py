@@ -35,7 +35,12 @@ class ErrorSchema(ma.Schema):
 
 
 PUBLIC_PATHS = frozenset(
-    {"/auth/register", "/auth/token", "/auth/password-reset", "/auth/password-reset/confirm"}
+    {
+        "/auth/register",
+        "/auth/token",
+        "/auth/password-reset",
+        "/auth/password-reset/confirm",
+    }
 )
 ERROR_DESCRIPTIONS = {
     401: "No credentials, or a wrong or revoked bearer token",
