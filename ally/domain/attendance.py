@@ -1,4 +1,11 @@
-"""Attendance: the last days at a glance, the streak, and the share attended."""
+"""Attendance: the last days at a glance, the streak, and the share attended.
+
+The one rule every page counts by (the dashboard here, the review's table per
+partner in services.reviews): a session is *held* when completed or live and
+*missed* when missed (cancelled and upcoming ones do not count), over all of
+a partnership's history. A student *attended* every held session and every
+missed one they came to (their partner was the absent one).
+"""
 
 from __future__ import annotations
 
@@ -46,6 +53,13 @@ class Attendance:
     streak: int
     attended: int
     due: int
+    held: int = 0
+    missed: int = 0
+
+    @property
+    def missed_while_there(self) -> int:
+        """Missed sessions this user came to (the partner was absent)."""
+        return self.attended - self.held
 
     @property
     def rate(self) -> float | None:
@@ -86,4 +100,12 @@ def summarize(meetings: Iterable[Meeting], today: date, days: int = 7) -> Attend
             break
     due = [m for m in ordered if m.status in HELD or m.status == MISSED]
     attended = sum(1 for m in due if not m.absent)
-    return Attendance(days=strip, streak=streak, attended=attended, due=len(due))
+    held = sum(1 for m in due if m.status in HELD)
+    return Attendance(
+        days=strip,
+        streak=streak,
+        attended=attended,
+        due=len(due),
+        held=held,
+        missed=len(due) - held,
+    )

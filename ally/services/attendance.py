@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
-from ..domain.attendance import Attendance, Meeting, summarize
+from ..domain.attendance import HELD, MISSED, Attendance, Meeting, summarize
 from ..domain.timezones import local_date
 from ..extensions import db
 from ..models import Partnership, SessionParticipant, TeachSession
 from .accounts import get_user
 
-WINDOW = timedelta(days=90)
-COUNTED = ("completed", "live", "missed")
+# Held and missed sessions, as domain.attendance counts them.
+COUNTED = (*HELD, MISSED)
 
 
 def attendance(user_id: int, now: datetime, days: int = 7) -> Attendance:
-    """The last `days` days in the user's own dates, streak and attendance (90 days)."""
+    """The last `days` days in the user's own dates; streak, held, missed and
+    attendance over all their sessions (the review's rule, same figures)."""
     user = get_user(user_id)
     rows = db.session.execute(
         select(TeachSession.starts_at, TeachSession.status, SessionParticipant.absent)
@@ -32,7 +33,6 @@ def attendance(user_id: int, now: datetime, days: int = 7) -> Attendance:
         .where(
             or_(Partnership.user_a_id == user_id, Partnership.user_b_id == user_id),
             TeachSession.status.in_(COUNTED),
-            TeachSession.starts_at >= now - WINDOW,
             TeachSession.starts_at <= now,
         )
     ).all()

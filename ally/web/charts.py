@@ -22,8 +22,33 @@ class Series:
     points: Sequence[tuple[str, float]]
 
 
-LABEL_FONT = 12
+# The drawing is 560 units wide and scales to its box (width 100 %): on a
+# 390 px phone a unit is about 0.64 px, so text of 15 units still reads at
+# about 9.6 px; on a desktop the box stops at 45rem.
+WIDTH, HEIGHT = 560, 280
+LABEL_FONT = 15
 CHAR_WIDTH = 0.6 * LABEL_FONT  # a fair average for digits and dashes
+LEFT, RIGHT, BOTTOM = 36, 12, 36
+# The legend sits in its own rows above the plot, never on the top line.
+LEGEND_TOP, LEGEND_ROW, LEGEND_SWATCH = 6, 22, 12
+
+
+def _legend(names: Sequence[str], left: float, right: float) -> list[tuple[float, int]]:
+    """Each legend entry's x and row: left to right, wrapping at ``right``."""
+    placed, x, row = [], left, 0
+    for name in names:
+        width = LEGEND_SWATCH + 4 + CHAR_WIDTH * len(name)
+        if x > left and x + width > right:
+            x, row = left, row + 1
+        placed.append((x, row))
+        x += width + 2 * LABEL_FONT
+    return placed
+
+
+def plot_top(names: Sequence[str], width: int = WIDTH) -> float:
+    """Where the plot starts: below the legend's rows."""
+    rows = 1 + max((row for _, row in _legend(names, LEFT, width - RIGHT)), default=-1)
+    return LEGEND_TOP + rows * LEGEND_ROW + 10
 
 
 def _x_labels(
@@ -69,8 +94,8 @@ def line_chart(
     chart_id: str = "chart",
     y_min: float = 1,
     y_max: float = 5,
-    width: int = 720,
-    height: int = 260,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> Markup:
     """An accessible SVG line chart over the union of the series' x labels."""
     labels: list[str] = []
@@ -79,7 +104,8 @@ def line_chart(
             if label not in labels:
                 labels.append(label)
     labels.sort()
-    left, right, top, bottom = 36, 12, 12, 36
+    left, right, bottom = LEFT, RIGHT, BOTTOM
+    top = plot_top([line.name for line in series], width)
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(i: int) -> float:
@@ -91,7 +117,7 @@ def line_chart(
         return top + plot_h * (1 - (value - y_min) / (y_max - y_min))
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
         f'aria-labelledby="{chart_id}-title" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
     ]
@@ -99,7 +125,7 @@ def line_chart(
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" '
             f'y2="{y(tick):.1f}" stroke="#d9dde3" stroke-width="1"/>'
-            f'<text x="{left - 8}" y="{y(tick) + 4:.1f}" font-size="13" '
+            f'<text x="{left - 8}" y="{y(tick) + 5:.1f}" font-size="{LABEL_FONT}" '
             f'text-anchor="end" fill="#444">{tick}</text>'
         )
     positions = [x(i) for i in range(len(labels))]
@@ -125,15 +151,16 @@ def line_chart(
                 f"<title>{escape(line.name)}, {escape(label)}: {value:g}</title>"
                 "</circle>"
             )
-    legend_x = left
-    for n, line in enumerate(series):
+    placed = _legend([line.name for line in series], left, width - right)
+    for n, (line, (legend_x, row)) in enumerate(zip(series, placed, strict=True)):
         colour = PALETTE[n % len(PALETTE)]
+        row_y = LEGEND_TOP + row * LEGEND_ROW
         parts.append(
-            f'<rect x="{legend_x}" y="{top}" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{legend_x + 16}" y="{top + 11}" font-size="12" '
-            f'fill="#222">{escape(line.name)}</text>'
+            f'<rect x="{legend_x:.1f}" y="{row_y + 2}" width="{LEGEND_SWATCH}" '
+            f'height="{LEGEND_SWATCH}" fill="{colour}"/>'
+            f'<text x="{legend_x + LEGEND_SWATCH + 4:.1f}" y="{row_y + 13}" '
+            f'font-size="{LABEL_FONT}" fill="#222">{escape(line.name)}</text>'
         )
-        legend_x += 24 + 7 * len(line.name)
     parts.append("</svg>")
     return Markup("".join(parts))
 

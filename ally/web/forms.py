@@ -29,6 +29,8 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..domain.text import unstorable_reason
+from ..services import accounts
+from ..services.errors import Invalid
 
 try:
     from wtforms import SelectChoice
@@ -86,16 +88,58 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class RegisterForm(AllyForm):
-    """Sign up."""
+def service_rule(check):
+    """A WTForms validator from a service check that raises Invalid: the rule
+    stays in the service; the form asks it per field, so one submit shows
+    every field's mistake beside that field."""
 
-    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
-    display_name = StringField(
-        "Display name", validators=[DataRequired(), Length(max=60)]
+    def validator(form, field) -> None:
+        if field.errors:  # one message per field: the form's own comes first
+            return
+        try:
+            check(form, field.data)
+        except Invalid as problem:
+            raise StopValidation(problem.message) from problem
+
+    return validator
+
+
+class RegisterForm(AllyForm):
+    """Sign up: every field checked by the sign-up rules of services.accounts."""
+
+    email = StringField(
+        "Email",
+        validators=[
+            DataRequired(),
+            Length(max=254),
+            service_rule(lambda form, value: accounts.normalize_email(value)),
+        ],
     )
-    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    display_name = StringField(
+        "Display name",
+        validators=[
+            DataRequired(),
+            Length(max=60),
+            service_rule(lambda form, value: accounts.clean_display_name(value)),
+        ],
+    )
+    timezone = StringField(
+        "Time zone",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            service_rule(lambda form, value: accounts.clean_timezone(value)),
+        ],
+    )
     password = PasswordField(
-        "Password", validators=[DataRequired(), Length(min=8, max=128)]
+        "Password",
+        validators=[
+            DataRequired(),
+            Length(min=8, max=128),
+            service_rule(
+                lambda form, value: accounts.check_new_password(value, form.email.data)
+            ),
+        ],
     )
     confirm = PasswordField(
         "Repeat password",

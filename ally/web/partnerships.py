@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ..domain.timezones import ALL_TIMEZONES
+from ..domain.availability import parse_hhmm
+from ..domain.timezones import ALL_TIMEZONES, local_date, localize
 from ..models import utcnow
 from ..services import partnerships, schedule
 from .forms import MeetingForm, ScheduleForm
@@ -25,6 +27,12 @@ def _schedule_form(partnership) -> ScheduleForm:
     form.turns.data = schedule["turns"]
     form.weekdays.data = schedule["weekdays"]
     return form
+
+
+def wall_time_in(daily_time: str, zone: str, reader_zone: str, now: datetime) -> str:
+    """A daily "HH:MM" fixed in ``zone``, as today's wall time in ``reader_zone``."""
+    start = localize(local_date(now, zone), parse_hhmm(daily_time), zone)
+    return start.astimezone(ZoneInfo(reader_zone)).strftime("%H:%M")
 
 
 @bp.route("/partnerships/<int:partnership_id>")
@@ -52,6 +60,7 @@ def show(partnership_id: int):
         now=now,
         upcoming=upcoming,
         daily_time_in=partnerships.daily_time_in,
+        wall_time_in=wall_time_in,
     )
 
 

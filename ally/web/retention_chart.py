@@ -10,9 +10,9 @@ from datetime import datetime
 from markupsafe import Markup, escape
 
 from ..domain.timezones import zone
-from .charts import LABEL_FONT, PALETTE
+from .charts import CHAR_WIDTH, LABEL_FONT, PALETTE
 
-WIDTH, HEIGHT = 720, 240
+WIDTH, HEIGHT = 560, 240  # scaled to the box like charts.py
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 36
 GRID, INK, NOW, AIM = "#d9dde3", "#444", "#555", "#1b6e3a"
 
@@ -42,7 +42,8 @@ def retention_chart(
         return at.astimezone(zone(timezone)).strftime("%Y-%m-%d")
 
     parts = [
-        f'<svg class="retention" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="retention" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
+        'role="img" '
         f'aria-labelledby="{chart_id}-title" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
     ]
@@ -51,7 +52,7 @@ def retention_chart(
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{at_y:.1f}" y2="{at_y:.1f}" '
             f'stroke="{GRID}" stroke-width="1"/>'
-            f'<text x="{LEFT - 6}" y="{at_y + 4:.1f}" font-size="{LABEL_FONT}" '
+            f'<text x="{LEFT - 6}" y="{at_y + 5:.1f}" font-size="{LABEL_FONT}" '
             f'text-anchor="end" fill="{INK}">{percent}%</text>'
         )
     parts.append(
@@ -82,7 +83,9 @@ def retention_chart(
         f'<text x="{WIDTH - RIGHT}" y="{base}" font-size="{LABEL_FONT}" '
         f'text-anchor="end" fill="{INK}">{day(end)}</text>'
     )
-    if LEFT + 100 < now_x < WIDTH - RIGHT - 100:
+    # Clear of the dates at both ends (10 characters each) and of its own width.
+    clear = CHAR_WIDTH * 10 + 3 * LABEL_FONT
+    if LEFT + clear < now_x < WIDTH - RIGHT - clear:
         parts.append(
             f'<text x="{now_x:.1f}" y="{base}" font-size="{LABEL_FONT}" '
             f'text-anchor="middle" fill="{NOW}">today</text>'

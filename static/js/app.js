@@ -54,8 +54,65 @@ function compactAvailability() {
   box.append(button);
 }
 
+// Busy state: a form that really submits (nothing cancelled it) disables its
+// button and marks it aria-busy until the next page comes. Disabled a tick
+// later, so the button's own name and value are still sent.
+export function markBusy(button) {
+  if (!button) return () => {};
+  let finished = false;
+  button.setAttribute("aria-busy", "true");
+  setTimeout(() => {
+    if (!finished) button.disabled = true;
+  });
+  return () => {
+    finished = true;
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+  };
+}
+
+function busyOnSubmit() {
+  // Registered last of the submit listeners on document, so a confirm that
+  // said no (or a script that handles the form itself) has already spoken.
+  document.addEventListener("submit", (event) => {
+    if (event.defaultPrevented) return;
+    const form = event.target;
+    markBusy(event.submitter || form.querySelector("button[type=submit], button:not([type])"));
+  });
+  // Back to a page kept in the browser's cache: its buttons work again.
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    for (const button of document.querySelectorAll("button[aria-busy=true]")) {
+      button.removeAttribute("aria-busy");
+      button.disabled = false;
+    }
+  });
+}
+
+// Phones: the main menu folds behind a "Menu" disclosure button (CSS shows
+// the button only on narrow screens). Escape closes it and returns focus.
+function collapsibleMenu() {
+  const nav = document.getElementById("main-nav");
+  const button = nav && nav.querySelector(".menu-toggle");
+  if (!button) return;
+  const set = (open) => {
+    nav.classList.toggle("open", open);
+    button.setAttribute("aria-expanded", String(open));
+  };
+  button.hidden = false;
+  nav.classList.add("js-menu");
+  button.addEventListener("click", () => set(!nav.classList.contains("open")));
+  nav.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !nav.classList.contains("open")) return;
+    set(false);
+    button.focus();
+  });
+}
+
+collapsibleMenu();
 defaultTimezones();
 confirmDestructive();
+busyOnSubmit();
 compactAvailability();
 startNotifications();
 startCountdowns();

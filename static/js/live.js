@@ -34,6 +34,20 @@ function bumpUnread() {
   if (!badge) return;
   badge.textContent = String((parseInt(badge.textContent, 10) || 0) + 1);
   badge.hidden = false;
+  syncMenuCount();
+}
+
+// The phone menu's button shows what its badges add up to.
+function syncMenuCount() {
+  const total = document.getElementById("menu-count");
+  if (!total) return;
+  const count = (id) => {
+    const badge = document.getElementById(id);
+    return badge && !badge.hidden ? parseInt(badge.textContent, 10) || 0 : 0;
+  };
+  const sum = count("incoming-count") + count("unread-count");
+  total.textContent = String(sum);
+  total.hidden = sum === 0;
 }
 
 // The same markup as templates/notifications.html renders for one item.
@@ -81,11 +95,18 @@ const SCHEDULE_KINDS = new Set([
   "partnership_resumed", "partnership_ended", "session_open",
 ]);
 
-// Refresh the dashboard's schedule cards in place (no reload, toasts stay).
-async function refreshDashboard() {
-  const ids = ["next-session", "partnership-card"];
+// Kinds that change the pending requests (the dashboard's section, the menu's count).
+const REQUEST_KINDS = new Set(["request_received", "request_accepted", "auto_matched"]);
+
+// Refresh the parts a push changed in place (no reload, toasts stay): the
+// Requests menu item on every page; the dashboard's schedule cards and
+// requests section where they are shown. The dashboard's HTML has them all.
+async function refreshLive(kind) {
+  const ids = [];
+  if (REQUEST_KINDS.has(kind)) ids.push("nav-requests", "requests-section");
+  if (SCHEDULE_KINDS.has(kind)) ids.push("next-session", "partnership-card");
   if (!ids.some((id) => document.getElementById(id))) return;
-  const response = await fetch(window.location.href, { credentials: "same-origin" });
+  const response = await fetch("/", { credentials: "same-origin" });
   if (!response.ok) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
   for (const id of ids) {
@@ -93,6 +114,7 @@ async function refreshDashboard() {
     const next = fresh.getElementById(id);
     if (now && next) now.replaceWith(next);
   }
+  syncMenuCount();
   document.dispatchEvent(new CustomEvent("ally:content-replaced"));
 }
 
@@ -106,6 +128,6 @@ export function startNotifications() {
     const here = room && item.url && item.url.startsWith(`/sessions/${room.dataset.sessionId}/`);
     if (!here) showToast(item);
     prependToList(item);
-    if (SCHEDULE_KINDS.has(item.kind)) refreshDashboard();
+    if (SCHEDULE_KINDS.has(item.kind) || REQUEST_KINDS.has(item.kind)) refreshLive(item.kind);
   });
 }

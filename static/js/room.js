@@ -1,6 +1,7 @@
 // The teach-back room. The server owns the clock and the state: this page
 // shows the latest snapshot, computes time left from server timestamps, and
 // sends events (each answered by an acknowledgement).
+import { markBusy } from "./app.js";
 import { liveSocket } from "./live.js";
 
 const root = document.getElementById("room");
@@ -27,6 +28,12 @@ const predictionDone = {}; // turn -> this page predicted or skipped it
 const socket = liveSocket();
 
 // --- talking to the server -------------------------------------------------
+
+// A button's request in flight: disabled and aria-busy until its ack.
+function busy(button, promise) {
+  const done = markBusy(button);
+  return promise.finally(done);
+}
 
 function send(event, payload) {
   return new Promise((resolve) => {
@@ -73,14 +80,58 @@ socket.on("signal", (event) => {
   if (event.session_id !== sessionId || !state) return;
   const turn = state.turns[event.turn];
   if (turn) turn.signals = { ...turn.signals, [event.kind]: (turn.signals[event.kind] || 0) + 1 };
-  if (isTeacher(event.turn)) addToFeed(event);
+  if (isTeacher(event.turn)) announceSignal(addToFeed(event));
   renderTally();
 });
 socket.on("rated", (event) => {
   if (event.session_id !== sessionId) return;
   ratings[event.turn] = event;
-  if (state) render(state);
+  if (state) {
+    render(state);
+    // The teacher hears that a rating came; its figure only once it shows.
+    if (!isTeacher(event.turn)) announce(`Your rating was sent: ${event.simplicity}/5.`);
+    else if ((reflected[event.turn] || {}).self) announce(`${partnerName} rated it ${event.simplicity}/5.`);
+    else announce(`${partnerName} has rated this turn — rate yourself to see it.`);
+  }
 });
+
+// --- what a screen reader hears ----------------------------------------------
+
+// One polite live region. Messages that arrive within a moment are spoken as
+// one: a burst of signals becomes "3 signals: Lost me 2, Slower 1".
+const ANNOUNCE_AFTER_MS = 1200;
+const heard = { messages: [], signals: [] };
+let announceTimer = null;
+
+function announce(text) {
+  if (!heard.messages.includes(text)) heard.messages.push(text);
+  announceSoon();
+}
+
+function announceSignal(label) {
+  heard.signals.push(label);
+  announceSoon();
+}
+
+function announceSoon() {
+  if (announceTimer === null) announceTimer = setTimeout(flushAnnouncements, ANNOUNCE_AFTER_MS);
+}
+
+function flushAnnouncements() {
+  announceTimer = null;
+  const parts = [...heard.messages];
+  const signals = heard.signals;
+  if (signals.length === 1) parts.push(`Signal: ${signals[0]}`);
+  if (signals.length > 1) {
+    const counts = new Map();
+    for (const label of signals) counts.set(label, (counts.get(label) || 0) + 1);
+    const list = [...counts].map(([label, n]) => (n > 1 ? `${label} ${n}` : label)).join(", ");
+    parts.push(`${signals.length} signals: ${list}`);
+  }
+  heard.messages = [];
+  heard.signals = [];
+  if (parts.length) $("room-announcer").textContent = parts.join(". ");
+}
 
 // --- who am I in a turn ------------------------------------------------------
 
@@ -158,7 +209,7 @@ function renderPhase() {
   const text = phaseText();
   $("phase-label").textContent = text;
   if (text !== lastAnnounced) {
-    $("phase-announcer").textContent = text;
+    announce(text);
     lastAnnounced = text;
   }
   const upcoming = turnOf(state.turn + 1);
@@ -328,6 +379,7 @@ function addToFeed(event) {
   else if (event.word) item.textContent = `${labels[event.kind]}: “${event.word}”`;
   else item.textContent = labels[event.kind];
   $("signal-feed").prepend(item);
+  return item.textContent;
 }
 
 // --- the clock ----------------------------------------------------------------
@@ -428,7 +480,7 @@ document.addEventListener("keydown", (event) => {
   sendSignal(kind);
 });
 
-$("finish-turn").addEventListener("click", () => send("finish_turn", {}));
+$("finish-turn").addEventListener("click", () => busy($("finish-turn"), send("finish_turn", {})));
 
 $("predict-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -438,7 +490,7 @@ $("predict-form").addEventListener("submit", (event) => {
     showError("Choose from 1 to 5, or skip.");
     return;
   }
-  send("predict", { turn, simplicity: Number(chosen.value) }).then((ack) => {
+  busy(event.submitter, send("predict", { turn, simplicity: Number(chosen.value) })).then((ack) => {
     if (ack.ok || ack.error === "already_rated" || ack.error === "wrong_phase") {
       predictionDone[turn] = true;
       renderPrediction();
@@ -453,7 +505,7 @@ $("predict-skip").addEventListener("click", () => {
 $("topic-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const title = $("topic-input").value.trim();
-  if (title) send("set_topic", { title });
+  if (title) busy(event.submitter, send("set_topic", { title }));
 });
 
 $("rate-form").addEventListener("submit", (event) => {
@@ -464,12 +516,12 @@ $("rate-form").addEventListener("submit", (event) => {
     return;
   }
   const jargon = $("rate-jargon").value.split(",").map((w) => w.trim()).filter(Boolean);
-  send("rate", {
+  busy(event.submitter, send("rate", {
     turn: state.turn,
     simplicity: Number(chosen.value),
     note: $("rate-note").value,
     jargon,
-  }).then((ack) => {
+  })).then((ack) => {
     if (ack.ok) {
       $("rate-form").reset();
       $("rate-jargon").value = "";
@@ -492,8 +544,13 @@ $("self-rate-form").addEventListener("submit", async (event) => {
   const chosen = $("self-rate-form").querySelector("input[name=self]:checked");
   if (!chosen) return;
   const turn = Number($("reflect-view").dataset.turn);
-  if (!(await saveTypedSummary(turn))) return;
+  const done = markBusy(event.submitter);
+  if (!(await saveTypedSummary(turn))) {
+    done();
+    return;
+  }
   send("self_rate", { turn, simplicity: Number(chosen.value) }).then((ack) => {
+    done();
     if (ack.ok || ack.error === "already_rated") {
       (reflected[turn] ||= {}).self = true;
       renderViews();
@@ -504,7 +561,12 @@ $("self-rate-form").addEventListener("submit", async (event) => {
 
 $("ready-button").addEventListener("click", async () => {
   const turn = Number($("reflect-view").dataset.turn);
-  if (await saveTypedSummary(turn)) send("ready", { turn });
+  const done = markBusy($("ready-button"));
+  try {
+    if (await saveTypedSummary(turn)) await send("ready", { turn });
+  } finally {
+    done();
+  }
 });
 
 $("summary-form").addEventListener("submit", (event) => {
@@ -512,7 +574,7 @@ $("summary-form").addEventListener("submit", (event) => {
   const turn = Number($("reflect-view").dataset.turn);
   const text = $("summary-text").value.trim();
   if (!text) return;
-  send("summary", { turn, text }).then((ack) => {
+  busy(event.submitter, send("summary", { turn, text })).then((ack) => {
     if (ack.ok) {
       (reflected[turn] ||= {}).summary = true;
       $("summary-text").value = "";

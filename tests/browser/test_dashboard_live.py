@@ -369,8 +369,9 @@ def test_countdown_ticks_and_notifications_arrive_live(
     shoot(alex, artifacts_dir, "06-alex-notifications")
     item.get_by_role("button").click()
     expect(alex).to_have_url(f"{base}/partnerships/{partnership_id}")
+    # Alex reads it in New York time first, then as fixed in London.
     expect(alex.locator("#proposal")).to_contain_text(
-        f"Blake proposed: {proposed_time}"
+        re.compile(rf"Blake proposed: \d\d:\d\d your time \({proposed_time} {LONDON}\)")
     )
     expect(alex.locator("#unread-count")).to_be_hidden()
     shoot(alex, artifacts_dir, "07-alex-partnership-after-opening")

@@ -40,6 +40,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from ally.domain.vocabulary import SIGNAL_KINDS
+from ally.web import charts
 from tests.browser.conftest import ARTIFACTS_ROOT, TEST_SECRET_KEY
 from tests.browser.test_dashboard_live import (
     NEW_YORK,
@@ -62,7 +63,9 @@ TURNS_TAUGHT_PER_SESSION = 2  # four turns, taking turns
 PER_PAGE = 20
 # The chart's geometry (ally/web/charts.py defaults): the y axis runs from 1 at
 # the bottom of the plot to 5 at its top.
-VIEW_WIDTH, PLOT_TOP, PLOT_HEIGHT = 720, 12, 260 - 12 - 36
+VIEW_WIDTH, VIEW_HEIGHT = charts.WIDTH, charts.HEIGHT
+PLOT_TOP = charts.plot_top(["All topics"])  # one legend row
+PLOT_HEIGHT = VIEW_HEIGHT - PLOT_TOP - charts.BOTTOM
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 POINT = re.compile(r"^(?P<series>.+), (?P<label>\S+): (?P<value>[\d.]+)$")
 ALLOWED = ("renin", "angiotensin", "aldosterone")
@@ -210,7 +213,7 @@ def series_of(chart: dict[str, Any]) -> dict[str, list[tuple[str, float]]]:
 
 def check_geometry(chart: dict[str, Any]) -> None:
     """Each point sits at its value's height, each line runs through its points."""
-    assert chart["viewBox"] == f"0 0 {VIEW_WIDTH} 260", chart["viewBox"]
+    assert chart["viewBox"] == f"0 0 {VIEW_WIDTH} {VIEW_HEIGHT}", chart["viewBox"]
     assert chart["box"]["width"] > 300 and chart["box"]["height"] > 100, chart["box"]
     by_colour: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for point in chart["points"]:
