@@ -9,11 +9,6 @@ from flask import current_app
 from ..domain.matching import pool_pairs
 from . import matching_data, notifications, partners
 
-# Above this pool size each person keeps only their best candidates in the graph:
-# networkx's exact matching is pure Python and takes seconds on dense graphs.
-EXACT_POOL_LIMIT = 200
-CANDIDATES_PER_PERSON = 10
-
 
 def run_pool(now: datetime) -> int:
     """Create a partnership for each matched pair; tell the rest; returns pairs."""
@@ -27,9 +22,6 @@ def run_pool(now: datetime) -> int:
             people,
             now,
             session_minutes=int(current_app.config["ALLY_SESSION_MINUTES"]),
-            candidates_per_person=(
-                CANDIDATES_PER_PERSON if len(people) > EXACT_POOL_LIMIT else None
-            ),
             excluded=frozenset(matching_data.blocked_pairs()),
         )
         matched = {uid for pair in pairs for uid in pair}
