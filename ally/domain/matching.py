@@ -586,7 +586,7 @@ def _resolve_region(
 
 
 def _augment(
-    adjacent: dict[int, dict[int, int]], mate: dict[int, int | None], depth: int = 3
+    adjacent: dict[int, dict[int, int]], mate: dict[int, int | None], depth: int = 2
 ) -> set[int]:
     """Apply the best gaining alternating path from each person left alone.
 
@@ -649,9 +649,10 @@ def _improve(
             return None, 0
         around = adjacent[x]
         best, best_weight = None, 0
-        for y in alone if len(alone) < len(around) else around:
-            w = around.get(y, 0)
-            if w > best_weight and mate[y] is None and y not in banned:
+        # A set intersection in C: usually empty, since few people are alone.
+        for y in around.keys() & alone:
+            w = around[y]
+            if w > best_weight and y not in banned:
                 best, best_weight = y, w
         return best, best_weight
 
