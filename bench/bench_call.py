@@ -397,7 +397,7 @@ def turnserver_version(binary: str) -> str:
 # --- main -----------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument(
@@ -536,6 +536,30 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table)
     print(f"\nwritten: bench/results/{stem}.json and .md")
+    return report
+
+
+def rows(full: bool) -> list:
+    """Suite rows (bench/suite.py): join to connected and to first audio."""
+    from bench.suite import Row
+
+    report = main([] if full else ["--runs", "3"])
+    found = []
+    for key, label in (
+        ("join_to_connected_ms", "call: join to connected"),
+        ("join_to_audio_ms", "call: join to first audio"),
+    ):
+        s = report["summary"][key]
+        found.append(
+            Row(
+                scenario=label,
+                size=f"{report['runs_ok']}/{len(report['runs'])} runs",
+                p50_ms=s["p50"],
+                p95_ms=s["p95"],
+                note=f"max {s['max']} ms",
+            )
+        )
+    return found
 
 
 if __name__ == "__main__":

@@ -1105,7 +1105,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_backend_arguments(parser)
@@ -1164,6 +1164,35 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown(results)
     report["markdown"] = table
     write_report(report, f"jobs-{args.backend}", table)
+    return report
+
+
+QUICK_ARGV = ["--partnerships", "1000", "--repeat", "2", "--instants", "peak"]
+QUICK_ARGV += ["--live-due", "100", "--memory-seconds", "0"]
+
+
+def rows(full: bool) -> list:
+    """Suite rows (bench/suite.py): one per job pass."""
+    from bench.suite import Row
+
+    report = main([] if full else QUICK_ARGV)
+    found = []
+    for res in report["results"]:
+        for instant, inst in res["instants"].items():
+            for label, s in inst["passes"].items():
+                growth = s.get("peak_rss_growth_kib")
+                found.append(
+                    Row(
+                        scenario=f"jobs: {label}",
+                        size=f"{instant}, {res['backend']}",
+                        p50_ms=s["p50_ms"],
+                        p95_ms=s["p95_ms"],
+                        server_cpu=f"{s['cpu_p50_ms']} ms CPU p50",
+                        memory=f"+{growth / 1024:.0f} MiB RSS" if growth else "",
+                        note=f"{s['statements']} SQL, result {s['result']}",
+                    )
+                )
+    return found
 
 
 if __name__ == "__main__":

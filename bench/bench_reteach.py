@@ -140,5 +140,24 @@ def main() -> None:
         )
 
 
+def rows(full: bool) -> list:
+    """Suite rows (bench/suite.py): each part of a rating, on SQLite."""
+    from bench.suite import Row
+
+    ratings = 2000 if full else 300
+    results = run(ratings, 40, None)
+    return [
+        Row(
+            scenario=f"reteach: {name}",
+            size=f"{ratings:,} ratings, sqlite",
+            p50_ms=statistics.median(values),
+            p95_ms=percentile(values, 0.95),
+            p99_ms=percentile(values, 0.99),
+            note="in-process",
+        )
+        for name, values in results.items()
+    ]
+
+
 if __name__ == "__main__":
     main()

@@ -1040,7 +1040,7 @@ def wait_until_quiet(limit: float, max_minutes: float) -> list[float]:
         time.sleep(30)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--profile", choices=("realistic", "stress"), default="realistic"
@@ -1235,6 +1235,65 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table)
     print(f"\nwritten: bench/results/{stem}.json and .md")
+    return report
+
+
+QUICK_ARGV = ["--profile", "stress", "--sessions", "20", "--duration", "10"]
+QUICK_ARGV += ["--drain", "3", "--targets", "ally,bare"]
+FULL_ARGV = ["--profile", "realistic", "--sessions", "2000", "--targets", "ally,bare"]
+
+
+def rows(full: bool) -> list:
+    """Suite rows (bench/suite.py): Ally's room beside the bare relay, per step."""
+    from bench.suite import Row
+
+    report = main(FULL_ARGV if full else QUICK_ARGV)
+    profile = "realistic" if full else "stress"
+    bare = {
+        r["sessions"]: r
+        for r in report["results"]
+        if r["target"] == "bare" and "error" not in r
+    }
+    found = []
+    for r in report["results"]:
+        if r["target"] != "ally":
+            continue
+        if "error" in r:
+            found.append(
+                Row(
+                    scenario="room (Ally)",
+                    size=f"{r['sessions']} sessions",
+                    note=f"failed: {r['error']}",
+                )
+            )
+            continue
+        lat, run, s = r["latency_ms"], r["resources"]["run"], r["signals"]
+        other = bare.get(r["sessions"])
+        baseline = "bare relay not run"
+        if other is not None:
+            b_run = other["resources"]["run"]
+            baseline = (
+                f"bare relay: p50/p99 {other['latency_ms']['p50']:.1f}/"
+                f"{other['latency_ms']['p99']:.1f} ms, "
+                f"{other['signals']['relayed_per_s']:.0f} signals/s, "
+                f"CPU {b_run['server_cpu_pct']:.0f} %, "
+                f"{b_run['server_rss_mib_max']:.0f} MiB"
+            )
+        found.append(
+            Row(
+                scenario=f"room {profile}, one process",
+                size=f"{r['sessions']:,} sessions",
+                p50_ms=lat["p50"],
+                p95_ms=lat["p95"],
+                p99_ms=lat["p99"],
+                throughput=f"{s['relayed_per_s']:.0f} signals/s",
+                server_cpu=f"{run['server_cpu_pct']:.0f} %",
+                memory=f"{run['server_rss_mib_max']:.0f} MiB",
+                baseline=baseline,
+                note=f"lost {s['lost']}, {'pass' if r['pass'] else 'FAIL'}",
+            )
+        )
+    return found
 
 
 if __name__ == "__main__":

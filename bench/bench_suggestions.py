@@ -510,8 +510,8 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line."""
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Command line; returns the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_backend_arguments(parser)
     parser.add_argument(
@@ -552,6 +552,41 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown(results)
     report["markdown"] = table
     write_report(report, f"suggestions-{args.backend}", table)
+    return report
+
+
+QUICK_ARGV = ["--sizes", "1000", "--requests", "60", "--seekers", "10"]
+QUICK_ARGV += ["--count-seekers", "2", "--clients", "2"]
+
+
+def rows(full: bool) -> list:
+    """Suite rows (bench/suite.py): each timed case on the largest size."""
+    from bench.suite import Row
+
+    report = main([] if full else QUICK_ARGV)
+    found = []
+    for res in report["results"]:
+        size = max(res["sizes"])
+        http = res["sizes"][size]["http"]
+        cases = list(http["cases"].items())
+        if "concurrent" in http:
+            cases.append(
+                (f"{http['concurrent']['clients']} clients", http["concurrent"])
+            )
+        for name, s in cases:
+            found.append(
+                Row(
+                    scenario=f"suggestions: {name}",
+                    size=f"{size:,} users, {res['backend']}",
+                    p50_ms=s["p50_ms"],
+                    p95_ms=s["p95_ms"],
+                    p99_ms=s["p99_ms"],
+                    throughput=f"{s['requests_per_s']} req/s",
+                    server_cpu=f"{s['server_cpu_ms_per_request']} ms/req",
+                    note=f"{s['requests']} requests",
+                )
+            )
+    return found
 
 
 if __name__ == "__main__":
