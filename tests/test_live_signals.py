@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from ally.extensions import db, socketio
-from ally.models import Signal, TeachSession, Turn, User, utcnow
+from ally.models import Signal, Sketch, TeachSession, Turn, User, utcnow
 from ally.services import accounts, partners, profiles, schedule, tokens
-from ally.services.errors import NotStored
 from ally.services.room import signal_store
 from tests.conftest import DEFAULT_WINDOWS, PASSWORD
 
@@ -169,7 +168,7 @@ def test_a_row_the_database_refuses_never_takes_its_batch_with_it(any_app, caplo
     # meanwhile), one whose word no backend can store (the checks refuse such
     # a word as invalid; it is queued here past them), and a good one again.
     tickets = [
-        signal_store._queue(lines, row)
+        signal_store._queue(lines, signal_store._Row(row))
         for row in (
             good,
             {**good, "turn_id": 2**31 - 1},
@@ -181,15 +180,81 @@ def test_a_row_the_database_refuses_never_takes_its_batch_with_it(any_app, caplo
         signal_store.flush()
     batch = tickets[0][0]
     assert {id(b) for b, _ in tickets} == {id(batch)} and batch.done.is_set()
-    assert batch.failed == {1, 2}
+    assert batch.failed == {1: signal_store.REFUSED, 2: signal_store.REFUSED}
     assert [s.kind for s in _signals(session_id)] == ["lost", "slower", "clear"]
-    assert "2 of 4 signals could not be stored" in caplog.text
+    assert "2 of 4 rows could not be stored" in caplog.text
     # Their senders hear it: an ack never says ok for a row that is not stored.
     for position in (1, 2):
-        with pytest.raises(NotStored):
-            signal_store._await_commit(batch, position, lines)
-    signal_store._await_commit(batch, 3, lines)  # stored: no error
+        assert signal_store._await_commit(batch, position, lines) == "refused"
+    assert signal_store._await_commit(batch, 3, lines) is None  # stored
     # Deleting the session removes its signals as before (the cascade).
     db.session.execute(delete(TeachSession).where(TeachSession.id == session_id))
     db.session.commit()
     assert _signals(session_id) == []
+
+
+def test_a_sketch_shares_the_signal_batch_and_its_bound_holds_at_the_commit(any_app):
+    session_id, ann, ben = _teaching_room(any_app)
+    stroke = {"points": [[0, 0], [1000, 1000]], "width": 3}
+    ack = ann.emit(
+        "sketch",
+        {"session_id": session_id, "turn": 0, "strokes": [stroke]},
+        callback=True,
+    )
+    assert ack["ok"] and ack["points"] == 2, ack
+    relayed = [e for e in ben.get_received() if e["name"] == "sketch"]
+    assert relayed[0]["args"][0]["strokes"][0]["points"] == [[0, 0], [1000, 1000]]
+    db.session.expire_all()
+    turn = db.session.scalar(
+        select(Turn).where(Turn.session_id == session_id, Turn.index == 0)
+    )
+    assert turn.sketch_points == 2
+    # Another process counted points meanwhile: the turn is at 19,999 in the
+    # database while this process believes 2. The batch's conditional UPDATE
+    # refuses the row (nothing inserted); the signal in the same batch is stored.
+    db.session.execute(
+        update(Turn).where(Turn.id == turn.id).values(sketch_points=19_999)
+    )
+    db.session.commit()
+    lines = any_app.extensions["ally.signal_store"]
+    sketch_row = {
+        "turn_id": turn.id,
+        "session_id": session_id,
+        "user_id": turn.teacher_id,
+        "strokes": [stroke],
+        "points": 2,
+        "clear": False,
+        "at": utcnow(),
+    }
+    signal_row = {
+        "session_id": session_id,
+        "turn_id": turn.id,
+        "user_id": turn.teacher_id,
+        "kind": "lost",
+        "word": None,
+        "question": None,
+        "at": utcnow(),
+        "offset_ms": 1,
+    }
+    queued = signal_store.queue_sketch(sketch_row, committed_points=2)
+    assert lines.queued_points == {turn.id: 2}
+    batch, position = signal_store._queue(lines, signal_store._Row(signal_row))
+    assert batch is queued.batch
+    signal_store.flush()
+    with pytest.raises(signal_store.SketchFull):
+        queued.wait()
+    assert signal_store._await_commit(batch, position, lines) is None
+    assert lines.queued_points == {}
+    db.session.expire_all()
+    assert db.session.get(Turn, turn.id).sketch_points == 19_999
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Sketch).where(Sketch.turn_id == turn.id)
+        )
+        == 1
+    )
+    assert [s.kind for s in _signals(session_id)] == ["lost"]
+    # Within this process the bound is checked before anything is queued.
+    with pytest.raises(signal_store.SketchFull):
+        signal_store.queue_sketch({**sketch_row, "points": 3}, committed_points=19_999)
+    assert lines.queued_points == {}

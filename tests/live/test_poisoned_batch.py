@@ -38,7 +38,9 @@ from tests.support.services import fresh_postgres_database
 pytestmark = pytest.mark.live
 
 SECRET_KEY = "ally-live-poison-tests"
-SIGNAL_RATE, SIGNAL_BURST = 4.8, 8.0  # just under the server's 5 a second, 8
+# Under the server's 5 a second and burst of 8, with room for arrival jitter
+# on a busy machine (a burst delivered late leaves the bucket less time to refill).
+SIGNAL_RATE, SIGNAL_BURST = 4.0, 6.0
 UNSTORABLE = ("lone \ud800 half", "nul\x00byte", "\udfff", "x\x00")
 POISONED = [f"poison{n}" for n in range(10)]
 INNOCENT = [f"innocent{n}" for n in range(16)]
@@ -210,7 +212,7 @@ def test_a_poisoned_signal_never_fails_the_other_room(database_url, tmp_path):
         batches = [
             (int(failed), int(total))
             for failed, total in re.findall(
-                r"(\d+) of (\d+) signals could not be stored", server.log_text()
+                r"(\d+) of (\d+) rows could not be stored", server.log_text()
             )
         ]
         assert sum(failed for failed, _ in batches) == len(POISONED), batches

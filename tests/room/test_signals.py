@@ -264,7 +264,7 @@ def test_a_row_the_database_refuses_fails_only_its_sender(
     for sender in senders:
         sender.join(timeout=15)
         assert not sender.is_alive()
-    assert batch.done.is_set() and batch.failed == {0}
+    assert batch.done.is_set() and batch.failed == {0: signal_store.REFUSED}
     assert is_refusal(rooms.acks["ben"], "server_error"), rooms.acks
     assert ok(rooms.acks["dan"])["signal"]["session_id"] == rooms.theirs
     assert stored_signals(app, rooms.theirs) == [("lost", None)]

@@ -11,14 +11,14 @@ from typing import Any
 from flask import current_app
 
 from ...domain.call import CALL_BURST, CALL_RATE, BadCall, call_open, clean_call
-from ...domain.rate_limit import Buckets
 from ...models import TeachSession
 from ...push import emit_to_member
 from ..errors import Invalid, RateLimited, WrongPhase
 from ..matching_data import OPEN_PARTNERSHIP
+from ..rate_buckets import buckets
 from ..room import is_plausible_id, load_session
 
-_buckets = Buckets(CALL_RATE, CALL_BURST)
+_buckets = buckets("call", CALL_RATE, CALL_BURST)
 
 # What a call message needs to know about its session, kept a second per
 # (user, session): a call's start is a burst of some 25 messages (offer,

@@ -32,6 +32,7 @@ from .inputs import check_session_id, is_plausible_id, load_session
 from .predictions import predict
 from .signals import send as send_signal
 from .signals import signal
+from .sketches import send as send_sketch
 from .sketches import sketch, strokes_of, turn_sketch
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "send_signal",
     "set_topic",
     "signal",
+    "send_sketch",
     "sketch",
     "socket_closed",
     "strokes_of",

@@ -17,6 +17,7 @@ from ...extensions import db
 from ...models import LiveSocket, User
 from ...push import disconnect_socket
 from ..errors import Forbidden
+from .kept_facts import kept_facts
 
 LOGIN_ENDED = "This connection's login has ended; log in again."
 
@@ -61,6 +62,7 @@ def _forget(condition) -> list[tuple[int, int | None]]:
 
 def forget_socket(sid: str) -> tuple[int, int | None] | None:
     """Drop a closed socket; its user and the session whose room it was in."""
+    kept_facts().forget_socket(sid)
     rows = _forget(LiveSocket.__table__.c.sid == sid)
     return rows[0] if rows else None
 

@@ -1,7 +1,9 @@
-"""The storage behind `signal`: a fast read and a batch sink (group commit).
+"""The storage behind `signal` and `sketch`: a fast read and a batch sink
+(group commit).
 
-A `signal` arrives many times a minute from every room, so its storage does
-not go through the ORM unit of work. `read_facts` answers, in one statement on
+A `signal` arrives many times a minute from every room, and a drawing teacher
+sends ten `sketch` messages a second, so their storage does not go through the
+ORM unit of work. `read_facts` answers, in one statement on
 a connection kept for it, everything the checks need (the socket's user and
 login version, the session, its current turn). `store` queues the row and
 returns once the batch holding it is committed: rows that arrive within
@@ -9,7 +11,8 @@ ALLY_SIGNAL_FLUSH_MS share one transaction, so a listener's ack is a promise
 that survives a crash. A row the database refuses is retried alone and only
 its sender hears of it. Measured in docs/performance.md ("Decisions"): a
 signal as its own ORM transaction cost ~1 ms of CPU, the whole batched hot
-path 0.33 ms.
+path 0.33 ms. A sketch row counts its points against the turn's bound in the
+same transaction (a conditional UPDATE), so the bound holds across processes.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import Engine, and_, bindparam, event, insert, select
+from sqlalchemy import Engine, and_, bindparam, event, insert, select, update
 from sqlalchemy.pool import PoolProxiedConnection
 
 from ...database import write_gate
+from ...domain.sketch import MAX_POINTS_PER_TURN
 from ...extensions import db, socketio
-from ...models import LiveSocket, Signal, TeachSession, Turn, User
+from ...models import LiveSocket, Signal, Sketch, TeachSession, Turn, User
 from ...offload import blocking
 from ..errors import NotStored
 from .driver_sql import DriverStatement
@@ -47,6 +51,7 @@ class Facts(NamedTuple):
     second_teacher_id: int | None
     turn_id: int | None
     turn_started_at: datetime | None
+    turn_sketch_points: int | None
 
 
 _LINES_KEY = "ally.signal_store"
@@ -73,6 +78,7 @@ def _facts_statement():
             TeachSession.second_teacher_id,
             Turn.id,
             Turn.started_at,
+            Turn.sketch_points,
         )
         .select_from(LiveSocket)
         .join(User, User.id == LiveSocket.user_id)
@@ -102,6 +108,26 @@ def _insert_statement():
         "offset_ms",
     )
     return insert(Signal).values({name: bindparam(name) for name in columns})
+
+
+@cache
+def _sketch_insert_statement():
+    """The sketch row's INSERT (built once)."""
+    columns = ("turn_id", "session_id", "user_id", "strokes", "points", "clear", "at")
+    return insert(Sketch).values({name: bindparam(name) for name in columns})
+
+
+@cache
+def _sketch_count_statement():
+    """Count a sketch's points on its turn, unless the turn would go over."""
+    return (
+        update(Turn)
+        .where(
+            Turn.id == bindparam("turn_id"),
+            Turn.sketch_points + bindparam("points") <= bindparam("bound"),
+        )
+        .values(sketch_points=Turn.sketch_points + bindparam("points"))
+    )
 
 
 class _Kept:
@@ -141,8 +167,12 @@ class _Lines:
         self.writer = _Kept()
         self.facts = DriverStatement(_facts_statement(), engine.dialect)
         self.insert = DriverStatement(_insert_statement(), engine.dialect)
+        self.sketch_insert = DriverStatement(_sketch_insert_statement(), engine.dialect)
+        self.sketch_count = DriverStatement(_sketch_count_statement(), engine.dialect)
         self.pending = _Batch()
         self.pending_lock = threading.Lock()
+        # Sketch points queued but not yet committed, per turn id.
+        self.queued_points: dict[int, int] = {}
         self.flusher_running = False
 
     def close(self, *_engine: object) -> None:
@@ -180,14 +210,69 @@ def read_facts(sid: str, session_id: int) -> Facts | None:
 
 
 def store(values: dict[str, Any]) -> None:
-    """Queue the row, and return once its batch is committed (group commit).
+    """Queue the signal row, and return once its batch is committed (group
+    commit).
 
     Raises NotStored when the database refused it; the rest of its batch is
     stored all the same.
     """
     lines = _lines()
-    batch, position = _queue(lines, values)
-    _await_commit(batch, position, lines)
+    batch, position = _queue(lines, _Row(values))
+    if _await_commit(batch, position, lines) is not None:
+        raise NotStored("The signal could not be stored; send it again.")
+
+
+def queue_sketch(values: dict[str, Any], committed_points: int) -> QueuedSketch:
+    """Queue the sketch row; wait on the result for its commit.
+
+    `committed_points` is the turn's count as last read; with the points this
+    process has queued it refuses a turn over its bound at once (SketchFull),
+    and the batch's conditional UPDATE makes the bound exact across processes.
+    """
+    lines = _lines()
+    turn_id, points = values["turn_id"], values["points"]
+    with lines.pending_lock:
+        queued = lines.queued_points.get(turn_id, 0)
+        total = committed_points + queued + points
+        if total > MAX_POINTS_PER_TURN:
+            raise SketchFull(MAX_POINTS_PER_TURN)
+        lines.queued_points[turn_id] = queued + points
+        batch, position = _queue_locked(lines, _Row(values, sketch=True))
+    return QueuedSketch(lines, batch, position, total)
+
+
+class QueuedSketch(NamedTuple):
+    """A queued sketch row and the turn's points with it."""
+
+    lines: _Lines
+    batch: _Batch
+    position: int
+    total: int
+
+    def wait(self) -> int:
+        """Return the turn's points once the row is committed, else raise."""
+        refused = _await_commit(self.batch, self.position, self.lines)
+        if refused == FULL:
+            raise SketchFull(MAX_POINTS_PER_TURN)
+        if refused is not None:
+            raise NotStored("The drawing could not be stored; draw it again.")
+        return self.total
+
+
+class SketchFull(Exception):
+    """The turn's sketch would go over its points bound."""
+
+
+# Why a queued row was not stored: its turn's sketch is full, or the database
+# refused it.
+FULL, REFUSED = "full", "refused"
+
+
+class _Row(NamedTuple):
+    """A queued row: a signal's values, or a sketch's."""
+
+    values: dict[str, Any]
+    sketch: bool = False
 
 
 # --- the queue: group commit ------------------------------------------------
@@ -197,35 +282,41 @@ class _Batch:
     """Rows written in one transaction; each sender waits for `done`."""
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[_Row] = []
         # The server's own kind of event: a gevent Event under gevent.
         self.done = socketio.server.eio.create_event()
-        # Positions of rows that could not be stored (their senders are told).
-        self.failed: set[int] = set()
+        # Positions of rows that were not stored, and why (their senders are told).
+        self.failed: dict[int, str] = {}
 
 
-def _queue(lines: _Lines, values: dict[str, Any]) -> tuple[_Batch, int]:
-    """Add a row to the open batch; the first row of a quiet spell starts the
-    flusher. Returns the batch and the row's place in it."""
+def _queue(lines: _Lines, row: _Row) -> tuple[_Batch, int]:
+    """Add a row to the open batch; returns the batch and the row's place."""
     with lines.pending_lock:
-        batch = lines.pending
-        batch.rows.append(values)
-        position = len(batch.rows) - 1  # under the lock: another may append
-        start = not lines.flusher_running
+        return _queue_locked(lines, row)
+
+
+def _queue_locked(lines: _Lines, row: _Row) -> tuple[_Batch, int]:
+    """_queue with pending_lock held; the first row of a quiet spell starts
+    the flusher."""
+    batch = lines.pending
+    batch.rows.append(row)
+    position = len(batch.rows) - 1  # under the lock: another may append
+    if not lines.flusher_running:
         lines.flusher_running = True
-    if start:
         socketio.start_background_task(_flusher, lines)
     return batch, position
 
 
-def _await_commit(batch: _Batch, position: int, lines: _Lines) -> None:
-    """Return once the row is committed; raise if it could not be stored."""
+def _await_commit(batch: _Batch, position: int, lines: _Lines) -> str | None:
+    """Wait until the row's batch is written; None if the row is committed,
+    else why not (FULL or REFUSED)."""
     # The flusher writes within flush_seconds; the bound only guards against a
     # flusher that died (its senders must not hang for ever).
     if not batch.done.wait(lines.flush_seconds + ACK_WAIT_SECONDS):
         _write_pending(lines, stop_when_empty=False)
-    if not batch.done.is_set() or position in batch.failed:
-        raise NotStored("The signal could not be stored; send it again.")
+    if not batch.done.is_set():
+        return REFUSED
+    return batch.failed.get(position)
 
 
 def _flusher(lines: _Lines) -> None:
@@ -256,17 +347,31 @@ def _write_pending(lines: _Lines, *, stop_when_empty: bool) -> bool:
             if batch.rows:
                 batch.failed = _write(lines, batch.rows)
         finally:
+            _unqueue_points(lines, batch.rows)
             batch.done.set()  # senders wake whatever happened (failed is set)
     return bool(batch.rows)
 
 
-def _write(lines: _Lines, batch: list[dict[str, Any]]) -> set[int]:
-    """Insert the rows in one transaction, else each alone; the ones that failed.
+def _unqueue_points(lines: _Lines, rows: list[_Row]) -> None:
+    """The batch's sketch points are committed (or refused): no longer queued."""
+    with lines.pending_lock:
+        for row in rows:
+            if row.sketch:
+                turn_id = row.values["turn_id"]
+                left = lines.queued_points.get(turn_id, 0) - row.values["points"]
+                if left > 0:
+                    lines.queued_points[turn_id] = left
+                else:
+                    lines.queued_points.pop(turn_id, None)
+
+
+def _write(lines: _Lines, batch: list[_Row]) -> dict[int, str]:
+    """Write the rows in one transaction, else each alone; the ones not stored.
 
     One row the database refuses never takes the others with it: the batch is
     retried row by row, and only that row's sender hears it was not stored.
     """
-    rows = [lines.insert.parameters(values) for values in batch]
+    rows = [_prepared(lines, row) for row in batch]
     for attempt in (1, 2):
         connection = lines.writer.open(lines.engine)
         try:
@@ -274,21 +379,56 @@ def _write(lines: _Lines, batch: list[dict[str, Any]]) -> set[int]:
                 # The driver's work runs off the event loop under gevent (it
                 # releases the GIL): a batch is ~4 ms that every socket would
                 # otherwise wait out (docs/performance.md).
-                failed = blocking(_store, connection, lines.insert.sql, rows)
-            if failed:
-                log.warning(
-                    "%d of %d signals could not be stored", len(failed), len(rows)
-                )
+                failed = blocking(_store, connection, _sql(lines), rows)
+            refused = sum(1 for why in failed.values() if why == REFUSED)
+            if refused:
+                log.warning("%d of %d rows could not be stored", refused, len(rows))
             return failed
         except Exception:  # noqa: BLE001 - logged; the room must keep going
             lines.writer.discard()  # a broken connection: the next try opens one
             if attempt == 2:
-                log.exception("%d signals could not be stored", len(rows))
-    return set(range(len(rows)))
+                log.exception("%d rows could not be stored", len(rows))
+    return dict.fromkeys(range(len(rows)), REFUSED)
 
 
-def _store(connection: Any, sql: str, rows: list) -> set[int]:
-    """Insert the rows in one transaction, else each alone; positions that failed.
+class _Sql(NamedTuple):
+    """The statements a batch runs, in the driver's SQL."""
+
+    signal: str
+    sketch_count: str
+    sketch_insert: str
+
+
+class _Prepared(NamedTuple):
+    """A row's driver parameters: a signal's, or a sketch's count and insert."""
+
+    sketch: bool
+    insert: Any
+    count: Any = None
+
+
+def _sql(lines: _Lines) -> _Sql:
+    return _Sql(lines.insert.sql, lines.sketch_count.sql, lines.sketch_insert.sql)
+
+
+def _prepared(lines: _Lines, row: _Row) -> _Prepared:
+    """The row's values converted by their column types (on the event loop)."""
+    if not row.sketch:
+        return _Prepared(False, lines.insert.parameters(row.values))
+    count = {
+        "turn_id": row.values["turn_id"],
+        "points": row.values["points"],
+        "bound": MAX_POINTS_PER_TURN,
+    }
+    return _Prepared(
+        True,
+        lines.sketch_insert.parameters(row.values),
+        lines.sketch_count.parameters(count),
+    )
+
+
+def _store(connection: Any, sql: _Sql, rows: list[_Prepared]) -> dict[int, str]:
+    """Write the rows in one transaction, else each alone; positions not stored.
 
     Any refusal counts (a constraint, a value the driver cannot encode): the
     row is left out and the rest stored. A broken connection raises from the
@@ -296,17 +436,34 @@ def _store(connection: Any, sql: str, rows: list) -> set[int]:
     under gevent: nothing here may log or take a (cooperative) lock.
     """
     try:
-        connection.cursor().executemany(sql, rows)
+        full = _run(connection.cursor(), sql, rows, range(len(rows)))
         connection.commit()
-        return set()
+        return full
     except Exception:  # noqa: BLE001 - retried row by row below
         connection.rollback()
-    failed = set()
-    for position, parameters in enumerate(rows):
+    failed: dict[int, str] = {}
+    for position, row in enumerate(rows):
         try:
-            connection.cursor().execute(sql, parameters)
+            failed.update(_run(connection.cursor(), sql, [row], [position]))
             connection.commit()
         except Exception:  # noqa: BLE001 - this row's sender is told
             connection.rollback()
-            failed.add(position)
+            failed[position] = REFUSED
     return failed
+
+
+def _run(cursor: Any, sql: _Sql, rows: list[_Prepared], positions) -> dict[int, str]:
+    """Execute the rows (signals in one executemany); the sketches that were
+    full."""
+    signals = [row.insert for row in rows if not row.sketch]
+    if signals:
+        cursor.executemany(sql.signal, signals)
+    full: dict[int, str] = {}
+    for position, row in zip(positions, rows, strict=True):
+        if row.sketch:
+            cursor.execute(sql.sketch_count, row.count)
+            if cursor.rowcount == 1:
+                cursor.execute(sql.sketch_insert, row.insert)
+            else:
+                full[position] = FULL
+    return full

@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from ...domain import room as rules
-from ...domain.rate_limit import Buckets
 from ...domain.vocabulary import QUESTION_KINDS, SIGNAL_KINDS, Phase, Role, Status
 from ...extensions import db
 from ...models import Signal
 from ...push import emit_to_session
-from ..errors import Forbidden, Invalid, NotFound, RateLimited, WrongPhase
+from ..errors import Forbidden, Invalid, NotFound, NotStored, RateLimited, WrongPhase
+from ..rate_buckets import buckets
 from .inputs import (
     MAX_QUESTION,
     MAX_WORD,
@@ -29,6 +29,7 @@ from .inputs import (
     role,
     text,
 )
+from .kept_facts import kept_facts
 from .presence import LOGIN_ENDED
 from .signal_store import Facts, read_facts, store
 from .transition import settled
@@ -37,7 +38,7 @@ from .turns import ensure_turn
 # Listener signals: about 5 a second per user, a short burst allowed.
 SIGNAL_RATE, SIGNAL_BURST = 5.0, 8.0
 
-_buckets = Buckets(SIGNAL_RATE, SIGNAL_BURST)
+_buckets = buckets("signal", SIGNAL_RATE, SIGNAL_BURST)
 
 
 def check_signal(
@@ -112,17 +113,24 @@ def send(
     """The listener's signal from socket `sid`: checked, relayed, committed."""
     # The same order of refusals as every other event: the login, then the id.
     usable_id = session_id if is_plausible_id(session_id) else 0
-    facts = read_facts(sid, usable_id)
+    kept = kept_facts()
+    change = kept.changes  # before the read: see KeptFacts.keep
+    facts = kept.get(sid, usable_id) or read_facts(sid, usable_id)
     if facts is None or facts.socket_auth_version != facts.user_auth_version:
         raise Forbidden(LOGIN_ENDED)
     check_session_id(session_id)
     accepted = _accept(facts, session_id, kind, word, question, now)
     if accepted is None:
         return signal(facts.user_id, session_id, kind, word, now, question)
+    kept.keep(sid, session_id, facts, change)  # they let a signal through
     values, payload = accepted
     # The teacher sees it at once; the listener's ack waits for the commit.
     emit_to_session(session_id, "signal", payload)
-    store(values)
+    try:
+        store(values)
+    except NotStored:
+        kept.forget_socket(sid)  # what it was checked against may be gone
+        raise
     return payload
 
 

@@ -16,6 +16,7 @@ from ...extensions import db
 from ...models import Partnership, Rating, Signal, TeachSession, Turn, User
 from ...push import emit_to_session, let_others_run
 from ..schedule import plan_of
+from .kept_facts import kept_facts
 from .presence import online_by_session
 
 
@@ -220,6 +221,7 @@ def publish(session_id: int, now: datetime) -> dict[str, Any] | None:
 
 def publish_many(session_ids: list[int], now: datetime) -> dict[int, dict[str, Any]]:
     """Push the snapshots of many sessions, each to its own room."""
+    kept_facts().forget_sessions(session_ids)  # the rooms changed
     states = snapshots(session_ids, now)
     for session_id, state in states.items():
         emit_to_session(session_id, "session_state", state)

@@ -77,8 +77,14 @@ def transition(
 
 def settled(user_id: int, session_id: Any, now: datetime) -> TeachSession:
     """The user's session with the deadlines that passed by now applied."""
-    # A turn that ends counts its jargon signals: the queued ones go in first
-    # (before any statement of this transaction, so SQLite's writer is free).
+    session = load_session(user_id, session_id)
+    if not settle(session, now)[1]:
+        # The usual case, and the hot path of signals and sketches: flushing
+        # the signal queue here on every message defeated its group commit.
+        return session
+    # A turn that ends counts its jargon signals: the queued ones go in first,
+    # with no transaction of ours open, so SQLite's writer is free.
+    db.session.rollback()
     flush()
     return catch_up(load_session(user_id, session_id), now)
 
