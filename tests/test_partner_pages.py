@@ -340,7 +340,8 @@ def test_decline_from_the_page(app, ana_and_ben, browser_for):
     assert count(Partnership) == 0
     assert "Request declined." in flashes(ben_browser.client.get("/requests"))
     ana_requests = text_of(ana_browser.client.get("/requests"))
-    assert "<td>Ben</td>" in ana_requests and "<td>declined</td>" in ana_requests
+    assert '<td data-label="With">Ben</td>' in ana_requests
+    assert '<td data-label="Outcome">declined</td>' in ana_requests
     assert "No pending requests." in text_of(ana_browser.client.get("/"))
 
 
