@@ -351,8 +351,9 @@ def system_busy() -> tuple[float, float]:
 class Sampler:
     """Samples the server and the generators every `interval` seconds."""
 
-    def __init__(self, server_pid: int, generator_pids: list[int], interval=0.5):
-        self.server_pid = server_pid
+    def __init__(self, server_pids: list[int], generator_pids: list[int], interval=0.5):
+        # Every process of the server side (one, or nginx + web + scheduler).
+        self.server_pids = server_pids
         self.generator_pids = generator_pids
         self.interval = interval
         self.samples: list[dict[str, Any]] = []
@@ -361,7 +362,9 @@ class Sampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _take(self) -> dict[str, Any]:
-        server = tree_usage(process_tree(self.server_pid))
+        server = tree_usage(
+            [pid for root in self.server_pids for pid in process_tree(root)]
+        )
         gens = tree_usage(self.generator_pids)
         busy, total = system_busy()
         return {
@@ -526,6 +529,44 @@ def _merge_counts(reports: list[dict[str, Any]], key: str) -> dict[str, int]:
 # --- one step -----------------------------------------------------------------
 
 
+# Ally as `python app.py`, and Ally as the deployment: nginx in front of
+# --web-processes web processes, a scheduler process, PostgreSQL and a Redis
+# of its own (ally/deploy/local.py, docs/deploy.md).
+NGINX = "ally-nginx"
+ALLY_TARGETS = ("ally", NGINX)
+
+
+def start_topology(stack: ExitStack, folder: Path, url: str, env, args):
+    """The deployment for one step (stopped with the step's stack)."""
+    from ally.deploy.local import Topology
+    from tests.support.topology import RedisServer
+
+    redis = RedisServer(folder).start()
+    stack.callback(redis.stop)
+    topology = Topology(
+        url,
+        redis.url,
+        web=args.web_processes,
+        schedulers=1,
+        run_dir=folder / "topology",
+        env={k: v for k, v in env.items() if k != "DATABASE_URL"},
+    )
+    topology.start()
+    stack.callback(topology.stop)
+    return topology
+
+
+def sockets_per_process(topology) -> dict[str, int]:
+    """How nginx spread the sockets: live sockets per web process."""
+    from sqlalchemy import text
+
+    with topology.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT instance, count(*) FROM live_sockets GROUP BY instance")
+        ).all()
+    return {instance: count for instance, count in rows}
+
+
 def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, Any]:
     """Seed, start the server, connect, join, measure, stop; one result row."""
     stress = args.profile == "stress"
@@ -552,8 +593,8 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
             "ALLY_MIN_RATE_SECONDS": "1",
             "ALLY_AUTH_RATE_LIMIT": "1000000 per minute",
         }
-        if target == "ally":
-            if args.backend == "postgres":
+        if target in ALLY_TARGETS:
+            if args.backend == "postgres" or target == NGINX:
                 url = stack.enter_context(postgres_database(args.postgres_url))
             else:
                 url = f"sqlite:///{folder}/room.db"
@@ -578,17 +619,29 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
             chosen = sketch_sessions(sessions, args.sketching, DEFAULT_SEED)
             for entry in plan:
                 entry["sketch"] = entry["id"] in chosen
-        log = RESULTS / f"server-{target}-{args.server}.log"
-        if log.exists():
-            log.unlink()
-        server = make_server(target, args, env, log)
-        server.start()
-        stack.callback(server.stop)
-        assert server.process is not None
+        if target == NGINX:
+            topology = start_topology(stack, folder, url, env, args)
+            server_url, server_pids = topology.url, [p.pid for p in topology.processes]
+            result["processes"] = {p.name: p.pid for p in topology.processes}
+            log_tail = topology.webs[0].log_tail
+        else:
+            log = RESULTS / f"server-{target}-{args.server}.log"
+            if log.exists():
+                log.unlink()
+            server = make_server(target, args, env, log)
+            server.start()
+            stack.callback(server.stop)
+            assert server.process is not None
+            server_url, server_pids = server.url, [server.process.pid]
+            log_tail = server.log_tail
         if args.priority:
-            prioritize(server.process.pid, args.priority)
+            for pid in server_pids:
+                prioritize(pid, args.priority)
         config = {
-            "url": server.url,
+            "url": server_url,
+            # Behind nginx (ip_hash), each client its own address, so the
+            # sockets spread over the web processes as real users' would.
+            "forwardedFor": target == NGINX,
             "profile": args.profile,
             "bare": target == "bare",
             "signalMeanSeconds": args.signal_mean,
@@ -614,8 +667,7 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
         ]
         for gen in gens:
             stack.callback(gen.close)
-        assert server.process is not None
-        sampler = Sampler(server.process.pid, [g.process.pid for g in gens]).start()
+        sampler = Sampler(server_pids, [g.process.pid for g in gens]).start()
         stack.callback(sampler.stop)
         sampler.mark("connect")
         budget = 60 + sessions * 0.1
@@ -630,6 +682,8 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
             g.read("joined", budget + args.join_spread + call_budget) for g in gens
         ]
         sampler.mark("joined")
+        if target == NGINX:
+            result["sockets_per_process"] = sockets_per_process(topology)
         for gen in gens:
             gen.send(f"run {args.duration} {args.drain}")
         sampler.mark("run")
@@ -663,7 +717,7 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
         if spy is not None:
             spy.wait(timeout=60)
         raw = [g.latencies() for g in gens]
-        result["server_log_tail"] = server.log_tail(15)
+        result["server_log_tail"] = log_tail(15)
         result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result.update(_summarize(connected, joined, ran, raw, sampler, args, sessions))
     return result
@@ -1052,7 +1106,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--server", choices=sorted(SETUPS), default="gevent")
     parser.add_argument(
-        "--targets", default="ally,bare", help="ally, bare or both (default: both)"
+        "--targets",
+        default="ally,bare",
+        help=f"comma-separated: ally, bare, {NGINX} (default: ally,bare)",
+    )
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=2,
+        help=f"{NGINX}: web processes behind nginx (default 2)",
     )
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(

@@ -6,7 +6,7 @@
 // sessions: [{id, users: [{id, token}, {id, token}]}], signalMeanSeconds,
 // stressRate, connectConcurrency, joinSpreadSeconds, phaseMarginMs,
 // perMessageDeflate, callSignalling, sketching, teachSeconds, rateSeconds,
-// turns, out}; a session with `sketch: true` sketches (see below).
+// turns, forwardedFor, out}; a session with `sketch: true` sketches (see below).
 //
 // Each session has two websocket clients (transports: ["websocket"], auth:
 // {token}). The worker moves through stages when the driver says so on stdin,
@@ -715,6 +715,11 @@ function summary(values) {
   };
 }
 
+// nginx's ip_hash keys on an IPv4 address's first three octets.
+function clientAddress(userId) {
+  return `10.${(userId >> 8) & 255}.${userId & 255}.1`;
+}
+
 function connectOne(session, index) {
   return new Promise((resolve) => {
     const t0 = performance.now();
@@ -725,6 +730,10 @@ function connectOne(session, index) {
       forceNew: true,
       timeout: 60000,
       perMessageDeflate: cfg.perMessageDeflate ? { threshold: 1024 } : false,
+      // Behind nginx's ip_hash: each user its own (private) client address.
+      extraHeaders: cfg.forwardedFor
+        ? { "X-Forwarded-For": clientAddress(session.users[index].id) }
+        : undefined,
     });
     session.sockets[index] = sock;
     let done = false;
