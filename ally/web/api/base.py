@@ -135,9 +135,7 @@ class ApiBlueprint(SmorestBlueprint):
             required = location != "json" or any(
                 field.required for field in fields.values()
             )
-        return super().arguments(
-            schema, location=location, required=required, **kwargs
-        )
+        return super().arguments(schema, location=location, required=required, **kwargs)
 
 
 class StrictBoolean(ma.fields.Boolean):
