@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from socketio import RedisManager
+
 from .extensions import socketio
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,44 @@ def _emit(
         socketio.emit(event, payload, to=room, skip_sid=skip_sid)
     except Exception:  # noqa: BLE001 - logged, never raised into a use case
         log.exception("could not emit %s to %s", event, room)
+
+
+def emit_here(event: str, payload: dict[str, Any], to: str | None = None) -> None:
+    """Send an event to every socket of this process (or to its socket `to`),
+    never through the queue."""
+    # Said when the queue itself may be down (the service watch): python-
+    # socketio's `ignore_queue` takes the manager's local path alone
+    # (PubSubManager.emit -> Manager.emit: this process's sockets) and
+    # publishes nothing, so it neither waits on nor fails with Redis.
+    try:
+        socketio.server.emit(event, payload, to=to, namespace="/", ignore_queue=True)
+    except Exception:  # noqa: BLE001 - logged, never raised into a use case
+        log.exception("could not emit %s here", event)
+
+
+def sockets_here() -> set[str]:
+    """The sids of every socket this process holds."""
+    # Every socket is in the namespace's room None (python-socketio).
+    return {sid for sid, _ in socketio.server.manager.get_participants("/", None)}
+
+
+def queue_listening() -> bool:
+    """Whether this process hears the message queue (True without one)."""
+    # python-socketio's RedisManager subscribes again by itself after Redis
+    # returns, but only after its growing retry pause (1, 2, 4 ... 60 s);
+    # until then pushes from other processes are still lost here. Its pubsub
+    # is subscribed on a live connection once it listens again.
+    manager = socketio.server.manager
+    if not isinstance(manager, RedisManager) or manager.write_only:
+        return True
+    pubsub = getattr(manager, "pubsub", None)  # made by its first connect
+    connection = getattr(pubsub, "connection", None)
+    return bool(
+        pubsub is not None
+        and pubsub.subscribed
+        and connection is not None
+        and connection.is_connected
+    )
 
 
 def enter_session_room(sid: str, session_id: int, user_id: int) -> None:

@@ -59,26 +59,37 @@ def gevent_server_options() -> dict[str, Any]:
 
 
 def heartbeat(app: Flask) -> None:
-    """Beat for this server instance, and reap silent ones, until the process ends.
+    """Beat for this server instance, reap silent ones and watch the outside
+    services, until the process ends.
 
     Started by `python app.py` as a background task of the Socket.IO server
     (a greenlet under gevent). A failed round is logged and the next one tried.
+    While a service is down the watch looks every second; the beat stays at
+    ALLY_HEARTBEAT_SECONDS and waits for the database.
     """
+    import time
+
     from .extensions import db, socketio
     from .models import utcnow
     from .services.room import instances
+    from .services.room.service_watch import ServiceWatch
 
     log = logging.getLogger("ally.heartbeat")
     name = app.config["ALLY_INSTANCE"]
     every = float(app.config["ALLY_HEARTBEAT_SECONDS"])
+    watch = ServiceWatch(app, name)
+    beaten = float("-inf")
     while True:
         with app.app_context():
             try:
-                instances.beat(name, utcnow())
-                instances.reap_dead(utcnow(), alive=name)
+                watch.look(utcnow())
+                if "database" not in watch.down and time.monotonic() - beaten >= every:
+                    instances.beat(name, utcnow())
+                    instances.reap_dead(utcnow(), alive=name)
+                    beaten = time.monotonic()
             except Exception:  # noqa: BLE001 - the next beat tries again
                 db.session.rollback()
                 log.exception("heartbeat of %s failed", name)
             finally:
                 db.session.remove()
-        socketio.sleep(every)
+        socketio.sleep(watch.pause(every))

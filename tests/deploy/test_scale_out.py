@@ -12,8 +12,12 @@ strike during it:
     living process notices the silent heartbeat; Ben reconnects through nginx
     (which fails over to the living process), rejoins and goes on. The killed
     process is restarted and Ben moves back to it.
-(b) Redis is restarted. What was pushed meanwhile is lost, but nothing
-    acknowledged is: the next snapshot both receive holds every stored signal.
+(b) Redis is restarted. Each page hears from its own process that the live
+    service is away (`service` ok: false); events are still acknowledged and
+    stored, their pushes lost. Once Redis answers and each process listens on
+    it again, each pushes its rooms' stored state and says `service` ok: true:
+    both pages hold the topic named during the outage, with no other event
+    behind it, and every stored signal.
 (c) The scheduler holding the lock is killed. The standby takes over, and a
     phase deadline with no event behind it is still pushed to both.
 
@@ -51,9 +55,10 @@ SECRET_KEY = "ally-scale-out-tests"
 WAIT = 20.0  # generous: the box is shared; nothing here is a timing assertion
 PRESENCE_PROMISE = 30.0  # DESIGN.md §6: a dead server's sockets gone within 30 s
 FAILOVER_TARGET = 10.0  # issue 13
+RECOVERY_WAIT = 90.0  # python-socketio listens on Redis again after 1, 2, 4… s
 RATE_SECONDS = 8  # the pause after a turn: its deadline is the scheduler's to push
 CHANNEL = "flask-socketio"  # Flask-SocketIO's channel on the message queue
-SERVER_EVENTS = ("session_state", "signal", "presence", "rated", "call")
+SERVER_EVENTS = ("session_state", "signal", "presence", "rated", "call", "service")
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -556,7 +561,15 @@ def test_a_whole_session_across_processes_survives_three_faults(topology, redis_
 
         # --- fault (b): Redis restarts ------------------------------------
         listening = subscribers(redis_server)
+        marks = [partner.mark() for partner in clients]
         redis_server.stop()
+        stopped = time.monotonic()
+        # Each page hears from its own process (not through the queue, which
+        # is gone) that the live service is away.
+        for partner, mark in zip(clients, marks, strict=True):
+            _, away, _ = partner.first("service", lambda s: not s["ok"], after=mark)
+            assert away["message"], away
+        figures["outage_told_s"] = time.monotonic() - stopped
         # While it is down, events are still stored and acknowledged; only
         # their pushes are lost.
         outage_word = ledger.word()
@@ -570,14 +583,33 @@ def test_a_whole_session_across_processes_survives_three_faults(topology, redis_
         figures["outage_ack_s"] = time.monotonic() - sent
         ledger.settle(ben, [outage_word])
         assert outage_word in ledger.acked, ben.acks[outage_word]
-        ann.ok("set_topic", {"session_id": sid, "title": "Photosynthesis, unseen"})
+        unseen = "Photosynthesis, unseen"
+        ann.ok("set_topic", {"session_id": sid, "title": unseen})
+        marks = [partner.mark() for partner in clients]
         redis_server.start()
+        started = time.monotonic()
+        # Nothing else is sent: each process finds Redis again, pushes the
+        # stored state of its rooms, then tells its pages all is well.
+        for partner, mark in zip(clients, marks, strict=True):
+            back, _, _ = partner.first(
+                "service", lambda s: s["ok"], after=mark, timeout=RECOVERY_WAIT
+            )
+            with partner.changed:
+                states = [
+                    payload
+                    for event, payload, _ in partner.received[mark:back]
+                    if event == "session_state"
+                ]
+            assert states, f"{partner.name}: no snapshot before service ok"
+            assert states[-1]["turns"][0]["topic"] == unseen, states[-1]
+            assert states[-1]["turns"][0]["signals"] == stored_tally(topology, sid, 0)
+        figures["recovered_s"] = time.monotonic() - started
         wait_until(
             "every process to listen on Redis again",
             lambda: subscribers(redis_server) >= listening,
-            timeout=90,
+            timeout=RECOVERY_WAIT,
         )
-        # Both converge on the stored state through the next snapshot.
+        # Pushes cross processes through the restarted Redis again.
         title = "Photosynthesis, after the restart"
         ann.ok("set_topic", {"session_id": sid, "title": title})
         for partner in (ann, ben):
@@ -729,8 +761,10 @@ def test_a_whole_session_across_processes_survives_three_faults(topology, redis_
         f" {figures['failover_job_s']:.1f} s (target {FAILOVER_TARGET:.0f} s)"
         f"\n  a deadline after the failover reached both partners"
         f" {figures['deadline_push_s']:.2f} s after it fell due"
-        f"\n  a signal sent while Redis was down was acknowledged after"
-        f" {figures['outage_ack_s']:.2f} s"
+        f"\n  Redis stopped: both pages told after {figures['outage_told_s']:.1f} s;"
+        f" a signal sent meanwhile acknowledged after {figures['outage_ack_s']:.2f} s"
+        f"\n  Redis started: both pages had the stored state and `service` ok"
+        f" after {figures['recovered_s']:.1f} s"
         f"\n  signals acked {len(ledger.acked)}, unanswered (in flight at the kill)"
         f" {len(ledger.unanswered)}, refused {len(ledger.refused)}"
     )
