@@ -1307,9 +1307,21 @@ FULL_ARGV = ["--profile", "realistic", "--sessions", "2000", "--targets", "ally,
 
 def rows(full: bool) -> list:
     """Suite rows (bench/suite.py): Ally's room beside the bare relay, per step."""
+    return _rows(full, "ally", "one process")
+
+
+def nginx_rows(full: bool) -> list:
+    """Suite rows: the deployment (nginx, two web processes, Redis) beside the
+    bare relay."""
+    return _rows(full, NGINX, "2 processes behind nginx + Redis")
+
+
+def _rows(full: bool, target: str, where: str) -> list:
     from bench.suite import Row
 
-    report = main(FULL_ARGV if full else QUICK_ARGV)
+    argv = FULL_ARGV if full else QUICK_ARGV
+    argv = [*argv[:-1], f"{target},bare"]  # the last argument: --targets
+    report = main(argv)
     profile = "realistic" if full else "stress"
     bare = {
         r["sessions"]: r
@@ -1318,12 +1330,12 @@ def rows(full: bool) -> list:
     }
     found = []
     for r in report["results"]:
-        if r["target"] != "ally":
+        if r["target"] != target:
             continue
         if "error" in r:
             found.append(
                 Row(
-                    scenario="room (Ally)",
+                    scenario=f"room, {where}",
                     size=f"{r['sessions']} sessions",
                     note=f"failed: {r['error']}",
                 )
@@ -1343,7 +1355,7 @@ def rows(full: bool) -> list:
             )
         found.append(
             Row(
-                scenario=f"room {profile}, one process",
+                scenario=f"room {profile}, {where}",
                 size=f"{r['sessions']:,} sessions",
                 p50_ms=lat["p50"],
                 p95_ms=lat["p95"],
