@@ -6,7 +6,8 @@ Each cell runs on its own copy of the seeded database, so a write of one cell
 never shapes another's answer. A refused cell (login page, 401, 404, another
 4xx, a refused event) must write nothing; an outsider's or logged-out
 caller's cell must leave every row of Ann's and Ben's as it was and show none
-of Ann's private text.
+of Ann's private text; an API 404 for someone else's object must be the very
+answer an id no row has gets (existence is never revealed).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.security.matrix import (
     EVENTS,
     FORBIDDEN,
     LOGIN,
+    NOT_FOUND,
     OK,
     REFUSED,
     ROUTES,
@@ -54,6 +56,7 @@ SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 # Tables any request may touch whoever sends it (counters, heartbeats).
 NOISE_TABLES = {"auth_attempts", "job_runs", "server_instances"}
 LOGGED_OUT = ("anonymous", "old_cookie", "old_token")
+UNKNOWN_ID = 987_654
 NO_LOGIN = ("anonymous", "old_token")  # no login cookie: reads send no cookie
 
 
@@ -171,11 +174,22 @@ def expected_answer(answer: Answer | str, api: bool) -> Answer:
     return answer
 
 
-def request_for(world: World, app: Flask, endpoint: str, method: str, actor: str):
-    """The URL and the keyword arguments of the actor's request."""
+def request_for(
+    world: World,
+    app: Flask,
+    endpoint: str,
+    method: str,
+    actor: str,
+    unknown: bool = False,
+):
+    """The URL and the keyword arguments of the actor's request (`unknown`:
+    every id in the URL replaced by one no row has)."""
     entry = ROUTES[(endpoint, method)]
+    args = entry.args(world)
+    if unknown:
+        args = {k: UNKNOWN_ID if isinstance(v, int) else v for k, v in args.items()}
     with app.test_request_context():
-        url = url_for(endpoint, **entry.args(world), **entry.query)
+        url = url_for(endpoint, **args, **entry.query)
     api = url.startswith("/api/")
     kwargs: dict[str, Any] = {"method": method}
     if method not in SAFE:
@@ -227,6 +241,14 @@ def test_http_cell(
             assert body["message"], cell
         if expected.status >= 400 or entry.answers[actor] == LOGIN:
             assert everything(app) == before, f"{cell}: a refused request wrote"
+        if api and actor in ("partner", "outsider") and expected == NOT_FOUND:
+            # Someone else's object answers exactly as one that does not exist.
+            url, _, kwargs = request_for(world, app, endpoint, method, actor, True)
+            unknown = client.open(url, **kwargs)
+            assert (unknown.status_code, unknown.get_json()) == (
+                response.status_code,
+                response.get_json(),
+            ), f"{cell}: an unknown id answers {describe(unknown)}"
         if actor in ("outsider", *LOGGED_OUT) and entry.rule != "capability":
             assert owned_rows(app, world) == owned_before, f"{cell}: changed Ann's rows"
             text = response.get_data(as_text=True)
