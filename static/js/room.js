@@ -35,7 +35,8 @@ function busy(button, promise) {
   return promise.finally(done);
 }
 
-function send(event, payload) {
+// `near`: the button or form of the action; a server_error shows beside it.
+function send(event, payload, near = null) {
   return new Promise((resolve) => {
     socket.timeout(10000).emit(event, { session_id: sessionId, ...payload }, (err, ack) => {
       if (err) {
@@ -43,16 +44,36 @@ function send(event, payload) {
         resolve({ ok: false });
         return;
       }
-      if (!ack.ok) showError(ack.message);
+      if (ack.ok) $("action-error").hidden = true;
+      else if (ack.error === "server_error" && near) showErrorNear(near, ack.message);
+      else showError(ack.message);
       resolve(ack);
     });
   });
 }
 
+// Why the "reconnecting" banner shows: this page's socket is lost, or the
+// server said a service behind it is away (`service`, with its message).
+// Meanwhile every button still sends; each ack says what happened.
+const offline = { socket: false, service: null };
+const socketLostText = $("reconnecting").textContent;
+function renderReconnecting() {
+  const banner = $("reconnecting");
+  const text = offline.socket ? socketLostText : offline.service;
+  if (text && banner.textContent !== text) banner.textContent = text;
+  banner.hidden = !text;
+}
+function socketLost() {
+  // A new connection may land on another process: it says again if needed.
+  Object.assign(offline, { socket: true, service: null });
+  renderReconnecting();
+}
+
 function join() {
   send("join_session", {}).then((ack) => {
     if (ack.ok) {
-      $("reconnecting").hidden = true;
+      offline.socket = false;
+      renderReconnecting();
       render(ack.state);
       // The call (call.js) may talk to the partner once this socket is in.
       root.dispatchEvent(new CustomEvent("ally:joined", { detail: { state: ack.state } }));
@@ -62,11 +83,11 @@ function join() {
 
 socket.on("connect", join);
 if (socket.connected) join();
-socket.on("disconnect", () => {
-  $("reconnecting").hidden = false;
-});
-socket.on("connect_error", () => {
-  $("reconnecting").hidden = false;
+socket.on("disconnect", socketLost);
+socket.on("connect_error", socketLost);
+socket.on("service", (event) => {
+  offline.service = event.ok ? null : event.message;
+  renderReconnecting();
 });
 socket.on("session_state", (snapshot) => {
   if (snapshot.session_id === sessionId) render(snapshot);
@@ -443,7 +464,7 @@ function sendSignal(kind) {
     $("jargon-word").value = "";
   }
   const turn = state.turn;
-  send("signal", payload).then((ack) => {
+  send("signal", payload, $("sent-count")).then((ack) => {
     if (ack.ok) {
       // Counted from this page's own acknowledgements: the room's broadcast of
       // the same signal may arrive later (through a message queue).
@@ -480,7 +501,7 @@ document.addEventListener("keydown", (event) => {
   sendSignal(kind);
 });
 
-$("finish-turn").addEventListener("click", () => busy($("finish-turn"), send("finish_turn", {})));
+$("finish-turn").addEventListener("click", () => busy($("finish-turn"), send("finish_turn", {}, $("finish-turn"))));
 
 $("predict-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -490,7 +511,8 @@ $("predict-form").addEventListener("submit", (event) => {
     showError("Choose from 1 to 5, or skip.");
     return;
   }
-  busy(event.submitter, send("predict", { turn, simplicity: Number(chosen.value) })).then((ack) => {
+  const prediction = { turn, simplicity: Number(chosen.value) };
+  busy(event.submitter, send("predict", prediction, event.submitter)).then((ack) => {
     if (ack.ok || ack.error === "already_rated" || ack.error === "wrong_phase") {
       predictionDone[turn] = true;
       renderPrediction();
@@ -505,7 +527,7 @@ $("predict-skip").addEventListener("click", () => {
 $("topic-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const title = $("topic-input").value.trim();
-  if (title) busy(event.submitter, send("set_topic", { title }));
+  if (title) busy(event.submitter, send("set_topic", { title }, event.submitter));
 });
 
 $("rate-form").addEventListener("submit", (event) => {
@@ -521,7 +543,7 @@ $("rate-form").addEventListener("submit", (event) => {
     simplicity: Number(chosen.value),
     note: $("rate-note").value,
     jargon,
-  })).then((ack) => {
+  }, event.submitter)).then((ack) => {
     if (ack.ok) {
       $("rate-form").reset();
       $("rate-jargon").value = "";
@@ -531,10 +553,10 @@ $("rate-form").addEventListener("submit", (event) => {
 
 // Saves a typed but unsaved summary: the self-rating and "ready" both end the
 // teacher's reflection, and the box is cleared at the next turn.
-async function saveTypedSummary(turn) {
+async function saveTypedSummary(turn, near) {
   const text = $("summary-text").value.trim();
   if (!text || (reflected[turn] || {}).summary) return true;
-  const ack = await send("summary", { turn, text });
+  const ack = await send("summary", { turn, text }, near);
   if (ack.ok) (reflected[turn] ||= {}).summary = true;
   return ack.ok;
 }
@@ -545,11 +567,11 @@ $("self-rate-form").addEventListener("submit", async (event) => {
   if (!chosen) return;
   const turn = Number($("reflect-view").dataset.turn);
   const done = markBusy(event.submitter);
-  if (!(await saveTypedSummary(turn))) {
+  if (!(await saveTypedSummary(turn, event.submitter))) {
     done();
     return;
   }
-  send("self_rate", { turn, simplicity: Number(chosen.value) }).then((ack) => {
+  send("self_rate", { turn, simplicity: Number(chosen.value) }, event.submitter).then((ack) => {
     done();
     if (ack.ok || ack.error === "already_rated") {
       (reflected[turn] ||= {}).self = true;
@@ -563,7 +585,8 @@ $("ready-button").addEventListener("click", async () => {
   const turn = Number($("reflect-view").dataset.turn);
   const done = markBusy($("ready-button"));
   try {
-    if (await saveTypedSummary(turn)) await send("ready", { turn });
+    const near = $("ready-button");
+    if (await saveTypedSummary(turn, near)) await send("ready", { turn }, near);
   } finally {
     done();
   }
@@ -574,7 +597,7 @@ $("summary-form").addEventListener("submit", (event) => {
   const turn = Number($("reflect-view").dataset.turn);
   const text = $("summary-text").value.trim();
   if (!text) return;
-  busy(event.submitter, send("summary", { turn, text })).then((ack) => {
+  busy(event.submitter, send("summary", { turn, text }, event.submitter)).then((ack) => {
     if (ack.ok) {
       (reflected[turn] ||= {}).summary = true;
       $("summary-text").value = "";
@@ -584,6 +607,15 @@ $("summary-form").addEventListener("submit", (event) => {
 });
 
 // --- errors -------------------------------------------------------------------
+
+// A fault on our side, beside the action that met it (its form, or the
+// element itself): one note, moved to wherever it is needed.
+function showErrorNear(near, message) {
+  const note = $("action-error");
+  note.textContent = `${message} Try again in a moment.`;
+  (near.closest("form") || near).after(note);
+  note.hidden = false;
+}
 
 let errorTimer = null;
 function showError(message) {
