@@ -3,9 +3,10 @@
 A listener sends a few signals a second, and each one read the socket, the
 user, the session and the turn again: 12 % of the server's time at the stress
 profile's ceiling (docs/performance.md, "Decisions"). Facts that let a signal
-through are kept KEEP_SECONDS per (socket, session) and dropped as soon as this
-process changes the room (every change publishes a snapshot), its socket
-closes, or the login ends (its sockets close). A passed deadline is still seen
+through are kept KEEP_SECONDS from their read (a hit does not extend them) per
+(socket, session), and dropped as soon as this process changes the room (every
+change publishes a snapshot), its socket closes, or the login ends (its
+sockets close). A passed deadline is still seen
 on every signal (`phase_ends_at` is in the facts). With a message queue other
 processes move rooms too, and nothing here would hear of it: then nothing is
 kept and every signal reads.
@@ -22,7 +23,7 @@ from flask import current_app
 if TYPE_CHECKING:
     from .signal_store import Facts
 
-KEEP_SECONDS = 1.0
+KEEP_SECONDS = 2.0
 _MAX_KEPT = 20_000
 _KEY = "ally.kept_facts"
 

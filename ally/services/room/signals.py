@@ -115,14 +115,16 @@ def send(
     usable_id = session_id if is_plausible_id(session_id) else 0
     kept = kept_facts()
     change = kept.changes  # before the read: see KeptFacts.keep
-    facts = kept.get(sid, usable_id) or read_facts(sid, usable_id)
+    cached = kept.get(sid, usable_id)
+    facts = cached or read_facts(sid, usable_id)
     if facts is None or facts.socket_auth_version != facts.user_auth_version:
         raise Forbidden(LOGIN_ENDED)
     check_session_id(session_id)
     accepted = _accept(facts, session_id, kind, word, question, now)
     if accepted is None:
         return signal(facts.user_id, session_id, kind, word, now, question)
-    kept.keep(sid, session_id, facts, change)  # they let a signal through
+    if cached is None:
+        kept.keep(sid, session_id, facts, change)  # they let a signal through
     values, payload = accepted
     # The teacher sees it at once; the listener's ack waits for the commit.
     emit_to_session(session_id, "signal", payload)
