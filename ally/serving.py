@@ -79,11 +79,19 @@ def heartbeat(app: Flask) -> None:
     every = float(app.config["ALLY_HEARTBEAT_SECONDS"])
     watch = ServiceWatch(app, name)
     beaten = float("-inf")
+    # Half a second's slack: a sleep of `every` may end a hair early by the
+    # clock, and a skipped beat would leave this process silent for two.
+    beat_after = every - 0.5
     while True:
         with app.app_context():
             try:
                 watch.look(utcnow())
-                if "database" not in watch.down and time.monotonic() - beaten >= every:
+            except Exception:  # noqa: BLE001 - never at the cost of the beat
+                db.session.rollback()
+                log.exception("service watch of %s failed", name)
+            try:
+                due = time.monotonic() - beaten >= beat_after
+                if "database" not in watch.down and due:
                     instances.beat(name, utcnow())
                     instances.reap_dead(utcnow(), alive=name)
                     beaten = time.monotonic()
