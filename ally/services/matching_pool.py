@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from flask import current_app
 
 from ..domain.matching import pool_pairs
+from ..offload import blocking
 from . import matching_data, notifications, partners
 
 
@@ -18,11 +20,17 @@ def run_pool(now: datetime) -> int:
         unmatched = [p.user_id for p in people]
         pairs: list[tuple[int, int]] = []
     else:
-        pairs = pool_pairs(
-            people,
-            now,
-            session_minutes=int(current_app.config["ALLY_SESSION_MINUTES"]),
-            excluded=frozenset(matching_data.blocked_pairs()),
+        # Seconds of CPU for a large pool: under gevent, on a real thread (it
+        # only reads the people loaded above, no session), so the sockets of
+        # an embedded server keep being served meanwhile.
+        pairs = blocking(
+            partial(
+                pool_pairs,
+                people,
+                now,
+                session_minutes=int(current_app.config["ALLY_SESSION_MINUTES"]),
+                excluded=frozenset(matching_data.blocked_pairs()),
+            )
         )
         matched = {uid for pair in pairs for uid in pair}
         unmatched = [p.user_id for p in people if p.user_id not in matched]

@@ -4,8 +4,10 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import networkx as nx
+import numpy as np
 import pytest
 
+from ally.domain import matching
 from ally.domain.availability import Window
 from ally.domain.matching import Person, pair_weight, pool_pairs, rank_candidates
 
@@ -77,3 +79,36 @@ def test_large_pool_does_not_depend_on_the_order_given():
     assert pool_pairs(people, NOW, exact_up_to=0) == pool_pairs(
         shuffled, NOW, exact_up_to=0
     )
+
+
+@pytest.mark.parametrize(
+    ("now", "session"),
+    [
+        (NOW, 60),
+        # Clock changes inside the horizons: New York's spring, London's autumn.
+        (datetime(2026, 3, 7, 20, 0, tzinfo=UTC), 30),
+        (datetime(2026, 10, 24, 23, 30, tzinfo=UTC), 90),
+    ],
+)
+def test_pool_weights_pairs_exactly_as_pair_weight_does(now, session):
+    # The pool weighs pairs on arrays (_pair_weights); the rule is pair_weight's.
+    people = random_pool(120, 7)
+    rng = random.Random(session)
+    first, second = zip(
+        *(rng.sample(range(len(people)), 2) for _ in range(2000)), strict=True
+    )
+    pool = matching._PoolArrays(people, now, session)
+    kept_first, kept_second, weights = matching._pair_weights(
+        pool, np.array(first), np.array(second)
+    )
+    found = {
+        (int(a), int(b)): int(w)
+        for a, b, w in zip(kept_first, kept_second, weights, strict=True)
+    }
+    expected = {
+        (a, b): pair_weight(people[a], people[b], now, session)
+        for a, b in zip(first, second, strict=True)
+    }
+    assert found == {pair: w for pair, w in expected.items() if w is not None}
+    # Both kinds of pair are among the 2,000: the comparison means something.
+    assert len(found) > 200 and len(found) < len(expected)
