@@ -29,6 +29,7 @@ from ..push import disconnect_socket
 from . import login_limits, schedule
 from .errors import Conflict, Invalid, NotFound, Unauthorized
 from .room import presence
+from .room.kept_facts import kept_facts
 from .storable import require_storable
 
 MAX_EMAIL = 254
@@ -213,6 +214,7 @@ def _end_sockets(condition) -> int:
     # Each socket's disconnect handler (on whichever process holds it) removes
     # its row and tells its room the user left.
     for sid in sids:
+        kept_facts().forget_socket(sid)  # its next signal reads the ended login
         disconnect_socket(sid)
     return len(sids)
 

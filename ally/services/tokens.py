@@ -13,6 +13,7 @@ from ..models import ApiToken, LiveSocket, User, utcnow
 from ..push import disconnect_socket
 from .accounts import ENDED_SOCKET_VERSION
 from .errors import Invalid, NotFound
+from .room.kept_facts import kept_facts
 from .storable import require_storable
 
 MAX_TOKENS = 20
@@ -72,6 +73,7 @@ def revoke_token(user_id: int, token_id: int) -> None:
         raise NotFound("No such token.")
     db.session.commit()
     for sid in sids:
+        kept_facts().forget_socket(sid)  # its next signal reads the ended token
         disconnect_socket(sid)
 
 

@@ -65,6 +65,22 @@ def test_a_socket_whose_token_is_revoked_sends_nothing_more(app, world, people):
     assert len(rows(app, Signal, Signal.session_id == session_id)) == 1
 
 
+def test_an_ended_token_is_refused_even_before_its_socket_closes(
+    app, world, people, monkeypatch
+):
+    # The close is held back, as if the socket were on another process.
+    monkeypatch.setattr(tokens, "disconnect_socket", lambda sid: None)
+    session_id = new_session(world)
+    start_teaching(people, session_id)
+    ok(people.ben.emit("signal", lost(session_id)))  # its facts are kept
+    with app.app_context():
+        [token] = tokens.list_tokens(world.ben)
+        tokens.revoke_token(world.ben, token.id)
+    assert people.ben.connected
+    assert is_refusal(people.ben.emit("signal", lost(session_id)), "forbidden")
+    assert len(rows(app, Signal, Signal.session_id == session_id)) == 1
+
+
 def test_kept_facts_expire_and_a_read_across_a_change_is_not_kept():
     kept = kept_module.KeptFacts(1.0)
     now = [100.0]
