@@ -274,8 +274,8 @@ POOL_CANDIDATES = 16
 _SLOT_BITS = 32
 _DATE_BUCKET_DAYS = 10
 _SUBJECT_BUCKETS = 64
-# Rows of the approximate score matrix computed at once (~40 MB at 10,000).
-_BLOCK_ROWS = 1024
+# Rows of the approximate score matrix computed at once (20 MB at 10,000).
+_BLOCK_ROWS = 512
 # Columns per group when finding a row's best few (see _top_columns).
 _GROUP = 16
 # Pairs weighed exactly at once (each gathers two bitmaps of ~1.4 kB).
@@ -553,26 +553,25 @@ def _likely_pairs(pool: _PoolArrays, k: int) -> tuple[Any, Any]:
     rows = min(n, _BLOCK_ROWS)
 
     def work(part: int) -> list[tuple[Any, Any]]:
-        # Buffers reused block after block: fresh 40 MB arrays cost page faults.
+        # Buffers reused block after block: fresh 20 MB arrays cost page faults.
         overlap = np.empty((rows, padded), np.float32)
         score = np.empty((rows, padded), np.float32)
-        step = np.empty((rows, padded), np.float32)
         found = []
         for lo in range(part * rows, n, 2 * rows):
             hi = min(n, lo + rows)
-            o, s, eligible = overlap[: hi - lo], score[: hi - lo], step[: hi - lo]
+            o, s = overlap[: hi - lo], score[: hi - lo]
             np.matmul(seekers[lo:hi], profile, out=o)
             np.matmul(mine[lo:hi], theirs, out=s)
+            # The cap (40 points) is far above the floor (1.4 for an hour).
             np.minimum(o, np.float32(OVERLAP_POINTS), out=o)
-            if floor > 0:
-                # 1 where the overlap reaches the floor, else 0, without a
-                # masked write (a random mask makes those several times slower).
-                np.multiply(o, np.float32(1 / floor), out=eligible)
-                np.minimum(eligible, np.float32(1), out=eligible)
-                np.floor(eligible, out=eligible)
             s += o
             if floor > 0:
-                s *= eligible
+                # Times 1 where the overlap reaches the floor, else 0, without
+                # a masked write (a random mask makes those several times slower).
+                np.multiply(o, np.float32(1 / floor), out=o)
+                np.minimum(o, np.float32(1), out=o)
+                np.floor(o, out=o)
+                s *= o
             block = np.arange(hi - lo)
             s[block, block + lo] = 0
             top = _top_columns(s, k, group)
