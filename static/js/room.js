@@ -577,6 +577,10 @@ $("self-rate-form").addEventListener("submit", async (event) => {
       (reflected[turn] ||= {}).self = true;
       renderViews();
       renderTurns();
+      // The partner's figure shows from now on: a screen reader hears it too
+      // (the pause may end at once, taking the box with it).
+      const theirs = (ratings[turn] || turnOf(turn) || {}).simplicity;
+      if (theirs) announce(`${partnerName} rated it ${theirs}/5.`);
     }
   });
 });
