@@ -55,6 +55,8 @@ class Facts(NamedTuple):
 
 
 _LINES_KEY = "ally.signal_store"
+# Kept reading connections per process on PostgreSQL (see _Lines).
+READERS = 4
 # How long past the flush interval a sender waits before writing itself.
 ACK_WAIT_SECONDS = 5.0
 
@@ -131,16 +133,25 @@ def _sketch_count_statement():
 
 
 class _Kept:
-    """One DB-API connection kept for this path, one caller at a time."""
+    """One DB-API connection kept for this path, one caller at a time.
 
-    def __init__(self) -> None:
+    A reading one on a server database runs in autocommit: each read is then
+    one round trip, not a query and a rollback.
+    """
+
+    def __init__(self, *, reads: bool = False) -> None:
         self.lock = threading.Lock()
         self.connection: PoolProxiedConnection | None = None
+        self.reads = reads
+        self.autocommit = False
 
     def open(self, engine: Engine) -> PoolProxiedConnection:
         """The kept connection, opened on first use or after a failure."""
         if self.connection is None:
             self.connection = engine.raw_connection()
+            self.autocommit = self.reads and engine.dialect.name == "postgresql"
+            if self.autocommit:
+                self.connection.driver_connection.autocommit = True
         return self.connection
 
     def discard(self) -> None:
@@ -163,12 +174,16 @@ class _Lines:
     def __init__(self, engine: Engine, flush_seconds: float) -> None:
         self.engine = engine
         self.flush_seconds = flush_seconds
-        self.reader = _Kept()
+        # Reads on a server database wait for a round trip: several kept
+        # connections let one process's reads overlap (SQLite answers at once).
+        count = READERS if engine.dialect.name == "postgresql" else 1
+        self.readers = [_Kept(reads=True) for _ in range(count)]
         self.writer = _Kept()
         self.facts = DriverStatement(_facts_statement(), engine.dialect)
         self.insert = DriverStatement(_insert_statement(), engine.dialect)
         self.sketch_insert = DriverStatement(_sketch_insert_statement(), engine.dialect)
         self.sketch_count = DriverStatement(_sketch_count_statement(), engine.dialect)
+        self.next_reader = 0
         self.pending = _Batch()
         self.pending_lock = threading.Lock()
         # Sketch points queued but not yet committed, per turn id.
@@ -177,7 +192,8 @@ class _Lines:
 
     def close(self, *_engine: object) -> None:
         """Give both connections back (the engine is being disposed of)."""
-        self.reader.close()
+        for reader in self.readers:
+            reader.close()
         self.writer.close()
 
 
@@ -196,17 +212,32 @@ def read_facts(sid: str, session_id: int) -> Facts | None:
     """What the socket, its user, the session and its current turn say now,
     in one statement on this path's own reading connection."""
     lines = _lines()
-    with lines.reader.lock:
-        connection = lines.reader.open(lines.engine)
+    reader = _free_reader(lines)
+    try:
+        connection = reader.open(lines.engine)
         try:
             row = lines.facts.first(
                 connection.cursor(), {"sid": sid, "session_id": session_id}
             )
-            connection.rollback()  # end the read (PostgreSQL began a transaction)
+            if not reader.autocommit:
+                connection.rollback()  # end the read's transaction
         except BaseException:
-            lines.reader.discard()  # a broken connection must not serve the next
+            reader.discard()  # a broken connection must not serve the next
             raise
+    finally:
+        reader.lock.release()
     return Facts(*row) if row is not None else None
+
+
+def _free_reader(lines: _Lines) -> _Kept:
+    """A reading connection's slot, locked: a free one, else wait for one."""
+    for reader in lines.readers:
+        if reader.lock.acquire(blocking=False):
+            return reader
+    lines.next_reader = (lines.next_reader + 1) % len(lines.readers)
+    reader = lines.readers[lines.next_reader]
+    reader.lock.acquire()
+    return reader
 
 
 def store(values: dict[str, Any]) -> None:
