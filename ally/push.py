@@ -116,6 +116,17 @@ def disconnect_socket(sid: str) -> None:
         log.exception("could not disconnect %s", sid)
 
 
+def close_local_sockets() -> int:
+    """Close every socket of this process (not through the queue); how many."""
+    sids = list(socketio.server.eio.sockets)
+    for sid in sids:
+        try:
+            socketio.server.eio.disconnect(sid)
+        except Exception:  # noqa: BLE001 - one that is already closing is fine
+            log.exception("could not close %s", sid)
+    return len(sids)
+
+
 def on_one_loop() -> bool:
     """True when every connection shares one event loop (gevent)."""
     return socketio.async_mode == "gevent"

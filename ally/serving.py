@@ -71,6 +71,7 @@ def heartbeat(app: Flask) -> None:
 
     from .extensions import db, socketio
     from .models import utcnow
+    from .push import close_local_sockets
     from .services.room import instances
     from .services.room.service_watch import ServiceWatch
 
@@ -92,7 +93,14 @@ def heartbeat(app: Flask) -> None:
             try:
                 due = time.monotonic() - beaten >= beat_after
                 if "database" not in watch.down and due:
-                    instances.beat(name, utcnow())
+                    known = instances.beat(name, utcnow())
+                    if not known and beaten > float("-inf"):
+                        # A beat so late (an overloaded loop) that another
+                        # process declared this one dead and forgot its
+                        # sockets: they would be refused for ever. Closed,
+                        # they reconnect and register again.
+                        log.warning("%s was declared dead while alive", name)
+                        close_local_sockets()
                     instances.reap_dead(utcnow(), alive=name)
                     beaten = time.monotonic()
             except Exception:  # noqa: BLE001 - the next beat tries again

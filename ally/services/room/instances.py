@@ -23,13 +23,18 @@ from .events import sockets_gone
 from .presence import forget_instance
 
 
-def beat(instance: str, now: datetime) -> None:
-    """This instance is alive at `now`."""
+def beat(instance: str, now: datetime) -> bool:
+    """This instance is alive at `now`; False when it had no row (its first
+    beat, or another process declared it dead and forgot its sockets)."""
+    known = db.session.scalar(
+        select(ServerInstance.name).where(ServerInstance.name == instance)
+    )
     values = {"name": instance, "started_at": now, "beat_at": now}
     db.session.execute(
         upsert(ServerInstance.__table__, ["name"], values, update=["beat_at"])
     )
     db.session.commit()
+    return known is not None
 
 
 def dead_after() -> timedelta:
