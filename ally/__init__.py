@@ -31,6 +31,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app)
     security.init_app(app)
     csrf.init_app(app)
+    # One limiter serves every app of the process (tests make many), and it
+    # takes RATELIMIT_DEFAULT only while it has no default: each app starts
+    # from none, so one app's default never limits the next.
+    limiter.limit_manager.set_default_limits([])
     limiter.init_app(app)
     register_web(app)
     init_realtime(app)

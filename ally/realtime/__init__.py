@@ -26,6 +26,10 @@ def init_realtime(app: Flask) -> None:
     from .packets import GuardedPacket, guard_messages
 
     origins = [o.strip() for o in app.config["ALLY_SOCKET_ORIGINS"].split(",")]
+    # The extension keeps its options between init_app calls (tests make many
+    # apps in one process): an app without a queue must not get the message
+    # queue manager an earlier app made.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode=app.config["ALLY_ASYNC_MODE"],
