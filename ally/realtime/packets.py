@@ -62,7 +62,7 @@ class GuardedPacket(packet.Packet):
         return attachments
 
     def add_attachment(self, attachment: Any) -> bool:
-        """Add a binary attachment; a bad placeholder is a `MalformedPacket`."""
+        """Add a binary attachment; a bad reference to one is a `MalformedPacket`."""
         try:
             return super().add_attachment(attachment)
         except DECODE_ERRORS as error:
