@@ -709,34 +709,44 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
         for gen in gens:
             gen.send(f"run {args.duration} {args.drain}")
         sampler.mark("run")
-        spy = None
+        spies = []
         if args.py_spy:
-            # Collapsed stacks of the server during the run, waits included.
-            result["py_spy"] = str(
-                RESULTS / f"py-spy-{target}-{args.server}-{sessions}.txt"
+            # Collapsed stacks of each Python server process during the run,
+            # waits included (behind nginx: every web process).
+            spied = (
+                [web.pid for web in topology.webs]
+                if target == NGINX
+                else [server.process.pid]
             )
-            spy = subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "--pid",
-                    str(server.process.pid),
-                    "--duration",
-                    str(int(args.duration)),
-                    "--rate",
-                    "200",
-                    "--idle",
-                    "--format",
-                    "raw",
-                    "--output",
-                    result["py_spy"],
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            result["py_spy"] = []
+            for index, pid in enumerate(spied):
+                suffix = f"-web{index}" if target == NGINX else ""
+                path = RESULTS / f"py-spy-{target}-{args.server}-{sessions}{suffix}.txt"
+                result["py_spy"].append(str(path))
+                spies.append(
+                    subprocess.Popen(
+                        [
+                            "py-spy",
+                            "record",
+                            "--pid",
+                            str(pid),
+                            "--duration",
+                            str(int(args.duration)),
+                            "--rate",
+                            "200",
+                            "--idle",
+                            "--format",
+                            "raw",
+                            "--output",
+                            str(path),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
         ran = [g.read("ran", args.duration + args.drain + 60) for g in gens]
         sampler.mark("ran")
-        if spy is not None:
+        for spy in spies:
             spy.wait(timeout=60)
         raw = [g.latencies() for g in gens]
         result["server_log_tail"] = log_tail(15)
