@@ -77,6 +77,9 @@ class Defaults:
     # Accepted signals are written in batches this often; a listener's ack
     # waits for its batch's commit (room/signal_store.py, docs/room.md).
     ALLY_SIGNAL_FLUSH_MS = 20
+    # What a signal's read said about its socket and room is trusted this long
+    # unless the room changes first (room/kept_facts.py); 0 reads every time.
+    ALLY_KEPT_FACTS_SECONDS = 2.0
     # Every serving process beats this often; one silent this long is dead and
     # its sockets are forgotten (room/instances.py).
     ALLY_HEARTBEAT_SECONDS = 5

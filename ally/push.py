@@ -11,6 +11,10 @@ from .extensions import socketio
 
 log = logging.getLogger(__name__)
 
+# The event that carries a room's stored state; every change to a room sends it.
+SESSION_STATE = "session_state"
+_SESSION_ROOM = "session:"
+
 
 def user_room(user_id: int) -> str:
     """The room every socket of one user joins."""
@@ -19,12 +23,20 @@ def user_room(user_id: int) -> str:
 
 def session_room(session_id: int) -> str:
     """The room of one teach session."""
-    return f"session:{session_id}"
+    return f"{_SESSION_ROOM}{session_id}"
+
+
+def session_of_room(room: object) -> int | None:
+    """The session whose room `room` is (None for any other room)."""
+    if not isinstance(room, str) or not room.startswith(_SESSION_ROOM):
+        return None
+    digits = room[len(_SESSION_ROOM) :]
+    return int(digits) if digits.isascii() and digits.isdigit() else None
 
 
 def member_room(session_id: int, user_id: int) -> str:
     """The room of one participant's sockets inside one session (the call)."""
-    return f"session:{session_id}:user:{user_id}"
+    return f"{_SESSION_ROOM}{session_id}:user:{user_id}"
 
 
 def emit_to_user(user_id: int, event: str, payload: dict[str, Any]) -> None:

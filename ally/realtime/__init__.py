@@ -21,15 +21,28 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 def init_realtime(app: Flask) -> None:
     """Bind Socket.IO; cross-origin sockets are refused unless configured."""
+    from ..config import redis_url
+    from ..push import queue_listening
+    from ..services.room.kept_facts import keep_facts_hearing
     from . import connection, room_events
     from .origins import origin_check
     from .packets import GuardedPacket, guard_messages
+    from .queue import RoomChangeQueue
 
     origins = [o.strip() for o in app.config["ALLY_SOCKET_ORIGINS"].split(",")]
     # The extension keeps its options between init_app calls (tests make many
     # apps in one process): an app without a queue must not get the message
     # queue manager an earlier app made.
     socketio.server_options.pop("client_manager", None)
+    queue = {}
+    url = redis_url(app.config)
+    if url is not None:
+        # Rooms change on other processes too: their snapshots, heard from
+        # the queue, drop this process's kept facts (see kept_facts.py).
+        kept = keep_facts_hearing(app, queue_listening)
+        queue["client_manager"] = RoomChangeQueue(
+            url, on_room_change=lambda session_id: kept.forget_sessions([session_id])
+        )
     socketio.init_app(
         app,
         async_mode=app.config["ALLY_ASYNC_MODE"],
@@ -42,6 +55,7 @@ def init_realtime(app: Flask) -> None:
         async_handlers=False,
         max_http_buffer_size=MAX_MESSAGE_BYTES,
         serializer=GuardedPacket,
+        **queue,
     )
     guard_messages(socketio.server)
     # init_app made a new server: the handlers go on it (every app gets its own).

@@ -1,15 +1,18 @@
 """Kept facts: a listener's signals read the room once while it stays the same.
 
-The facts that let a signal through are kept a second per (socket, session)
-in one process, and dropped the moment this process changes the room, the
-socket closes or its login ends; with a message queue nothing is kept.
+The facts that let a signal through are kept two seconds per (socket,
+session) in one process, and dropped the moment the room changes, the socket
+closes or its login ends. With Redis as the queue, another process's room
+change is heard from the queue; while the queue is not heard nothing is kept.
 """
 
 from __future__ import annotations
 
 import pytest
+from socketio.pubsub_manager import PubSubManager
 
 from ally.models import Signal
+from ally.realtime.queue import RoomChangeQueue
 from ally.services import tokens
 from ally.services.room import kept_facts as kept_module
 from ally.services.room import signal_store
@@ -105,10 +108,11 @@ def test_kept_facts_expire_and_a_read_across_a_change_is_not_kept():
     assert kept.get("s3", 8) is None and 8 not in kept.by_session
 
 
-def test_nothing_is_kept_when_other_processes_move_rooms_too(app):
+def test_an_app_that_does_not_hear_the_queue_keeps_nothing(app):
+    # A scheduler or a CLI command: its app has a queue but no ear on it.
     with app.app_context():
         app.extensions.pop("ally.kept_facts", None)
-        assert kept_module.kept_facts().seconds == kept_module.KEEP_SECONDS
+        assert kept_module.kept_facts().seconds == app.config["ALLY_KEPT_FACTS_SECONDS"]
         app.extensions.pop("ally.kept_facts")
         app.config["SOCKETIO_MESSAGE_QUEUE"] = "redis://127.0.0.1:6379/0"
         try:
@@ -118,3 +122,51 @@ def test_nothing_is_kept_when_other_processes_move_rooms_too(app):
         finally:
             app.config["SOCKETIO_MESSAGE_QUEUE"] = None
             app.extensions.pop("ally.kept_facts")
+
+
+def test_nothing_is_kept_or_used_while_the_queue_is_not_heard():
+    hearing = [True]
+    kept = kept_module.KeptFacts(10.0, lambda: hearing[0])
+    facts = object()
+    kept.keep("s1", 7, facts, kept.changes)
+    assert kept.get("s1", 7) is facts
+    hearing[0] = False
+    assert kept.get("s1", 7) is None
+    kept.keep("s2", 7, facts, kept.changes)
+    hearing[0] = True
+    # What was kept before the queue went away is gone, not merely hidden.
+    assert kept.get("s1", 7) is None and kept.get("s2", 7) is None
+
+
+def test_a_room_change_pushed_by_another_process_drops_the_rooms_facts(monkeypatch):
+    heard: list[int] = []
+    delivered: list[str] = []
+    queue = RoomChangeQueue("redis://127.0.0.1:6379/0", heard.append)
+    # What the base class does next (deliver to this process's sockets).
+    monkeypatch.setattr(
+        PubSubManager, "_handle_emit", lambda self, message: delivered.append(message["room"])
+    )
+    for event, room, host in [
+        ("session_state", "session:7", "other"),
+        ("session_state", "session:8", queue.host_id),  # its own: forgotten where made
+        ("signal", "session:9", "other"),
+        ("session_state", "session:10:user:3", "other"),
+        ("session_state", "user:11", "other"),
+    ]:
+        queue._handle_emit({"method": "emit", "event": event, "room": room, "host_id": host})
+    assert heard == [7]
+    assert len(delivered) == 5  # every push is still delivered
+
+
+def test_an_app_on_a_redis_queue_keeps_facts_and_hears_other_processes(make_app):
+    from ally.extensions import socketio
+
+    other = make_app(SOCKETIO_MESSAGE_QUEUE="redis://127.0.0.1:6379/0")
+    manager = socketio.server.manager
+    assert isinstance(manager, RoomChangeQueue)
+    with other.app_context():
+        kept = kept_module.kept_facts()
+    assert kept.seconds == other.config["ALLY_KEPT_FACTS_SECONDS"] > 0
+    before = kept.changes
+    manager.on_room_change(7)  # what the queue's listener calls
+    assert kept.changes == before + 1

@@ -3,27 +3,32 @@
 A listener sends a few signals a second, and each one read the socket, the
 user, the session and the turn again: 12 % of the server's time at the stress
 profile's ceiling (docs/performance.md, "Decisions"). Facts that let a signal
-through are kept KEEP_SECONDS from their read (a hit does not extend them) per
-(socket, session), and dropped as soon as this process changes the room (every
-change publishes a snapshot), its socket closes, or the login ends (its
-sockets close). A passed deadline is still seen
-on every signal (`phase_ends_at` is in the facts). With a message queue other
-processes move rooms too, and nothing here would hear of it: then nothing is
-kept and every signal reads.
+through are kept ALLY_KEPT_FACTS_SECONDS (2 s) from their read (a hit does not extend them) per
+(socket, session), and dropped as soon as the room changes (every change
+publishes a snapshot), its socket closes, or the login ends (its sockets
+close). A passed deadline is still seen on every signal (`phase_ends_at` is in
+the facts).
+
+With Redis as the message queue other processes change rooms too: their
+snapshots reach this process through the queue, whose manager
+(realtime/queue.py) calls `forget_sessions` before delivering them. While this
+process does not hear the queue (Redis away), nothing is kept or used: a
+change made elsewhere meanwhile would go unheard. With any other queue nothing
+is kept at all.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import Flask, current_app
 
 if TYPE_CHECKING:
     from .signal_store import Facts
 
-KEEP_SECONDS = 2.0
 _MAX_KEPT = 20_000
 _KEY = "ally.kept_facts"
 
@@ -31,8 +36,10 @@ _KEY = "ally.kept_facts"
 class KeptFacts:
     """Facts per (socket, session), each until a monotonic time."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, hearing: Callable[[], bool] | None = None) -> None:
         self.seconds = seconds
+        # Whether every room change made elsewhere reaches forget_sessions.
+        self.hearing = hearing or (lambda: True)
         self.lock = threading.Lock()
         self.by_session: dict[int, dict[str, tuple[float, Facts]]] = {}
         self.session_of: dict[str, int] = {}
@@ -44,6 +51,9 @@ class KeptFacts:
 
     def get(self, sid: str, session_id: int) -> Facts | None:
         """The kept facts, or None when none are kept or they are too old."""
+        if not self.hearing():
+            self.forget_all()
+            return None
         with self.lock:
             kept = self.by_session.get(session_id, {}).get(sid)
         if kept is None or kept[0] <= self.clock():
@@ -53,7 +63,7 @@ class KeptFacts:
     def keep(self, sid: str, session_id: int, facts: Facts, change: int) -> None:
         """Keep facts that let a signal through, unless the room changed
         since `change` was taken."""
-        if self.seconds <= 0:
+        if self.seconds <= 0 or not self.hearing():
             return
         until = self.clock() + self.seconds
         with self.lock:
@@ -76,6 +86,13 @@ class KeptFacts:
                 for sid in self.by_session.pop(session_id, {}):
                     self.session_of.pop(sid, None)
 
+    def forget_all(self) -> None:
+        """Every room may have changed unheard: all facts are read again."""
+        with self.lock:
+            self.changes += 1
+            self.by_session.clear()
+            self.session_of.clear()
+
     def forget_socket(self, sid: str) -> None:
         """This socket closed: its facts go."""
         with self.lock:
@@ -86,10 +103,21 @@ class KeptFacts:
 
 
 def kept_facts() -> KeptFacts:
-    """The app's kept facts (nothing is kept when a message queue is set)."""
+    """The current app's kept facts."""
     kept = current_app.extensions.get(_KEY)
     if kept is None:
+        # An app whose queue nobody listens on for it (a scheduler, a CLI
+        # command) only forgets; alone, it keeps.
         alone = not current_app.config.get("SOCKETIO_MESSAGE_QUEUE")
-        kept = KeptFacts(KEEP_SECONDS if alone else 0.0)
+        seconds = current_app.config["ALLY_KEPT_FACTS_SECONDS"]
+        kept = KeptFacts(seconds if alone else 0.0)
         kept = current_app.extensions.setdefault(_KEY, kept)
+    return kept
+
+
+def keep_facts_hearing(app: Flask, hearing: Callable[[], bool]) -> KeptFacts:
+    """Give `app` kept facts that last while `hearing()` says every room
+    change made by another process reaches `forget_sessions`."""
+    seconds = app.config["ALLY_KEPT_FACTS_SECONDS"]
+    kept = app.extensions[_KEY] = KeptFacts(seconds, hearing)
     return kept

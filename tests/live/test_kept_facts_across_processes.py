@@ -1,0 +1,90 @@
+"""A listener's kept facts hear a room change made on another process.
+
+Two `python app.py` processes on PostgreSQL share rooms through Redis. Ben
+listens on process 2, whose signal path keeps what its read said about the
+room (services/room/kept_facts.py, here for a minute so only hearing the
+change can drop it). Ann, the teacher, ends her turn on process 1: the room's
+snapshot reaches process 2 through the queue, which forgets the kept facts,
+so Ben's next signal is checked against the rating phase and refused, and
+nothing is stored for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from ally.models import LiveSocket, Signal
+from tests.live.room_kit import RoomClient, assert_clean_log, close_all, extra_session, pair
+from tests.live.test_presence_after_crash import move_ids_away
+from tests.support.live_server import LiveServer
+from tests.support.services import fresh_postgres_database, require_redis
+
+pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.redis]
+
+
+def web_process(database_url: str, redis_url: str, log_path: Path) -> LiveServer:
+    return LiveServer(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "ally-live-kept-facts",
+            "SOCKETIO_MESSAGE_QUEUE": redis_url,
+            "ALLY_ASYNC_MODE": "gevent",
+            "ALLY_SCHEDULER": "off",
+            "ALLY_KEPT_FACTS_SECONDS": "60",
+            "ALLY_AUTH_RATE_LIMIT": "1000 per minute",
+        },
+        log_path=log_path,
+    )
+
+
+def test_a_turn_ended_on_another_process_refuses_the_next_signal(tmp_path):
+    redis_url = require_redis()
+    with fresh_postgres_database() as database_url:
+        first = web_process(database_url, redis_url, tmp_path / "first.log")
+        second = web_process(database_url, redis_url, tmp_path / "second.log")
+        clients: list[RoomClient] = []
+        engine = create_engine(database_url)
+        try:
+            first.start()  # it migrates the database
+            move_ids_away(database_url)
+            second.start()
+            ann, ben, pid = pair(first, "Ann", "Ben")
+            sid = extra_session(first, ann, pid, turns=2, teach=600, rate=60)
+            a = RoomClient(first, ann).connect()
+            b = RoomClient(second, ben).connect()
+            clients += [a, b]
+            a.join(sid)
+            state = b.join(sid)
+            assert (state["phase"], state["turn"]) == ("teaching", 0)
+            with engine.connect() as connection:
+                [held] = connection.execute(
+                    select(LiveSocket.instance).where(LiveSocket.user_id == ben.id)
+                ).scalars()
+            assert held.endswith(f":{second.port}")
+
+            # The first signal reads the room and keeps it; the second uses it.
+            for _ in range(2):
+                b.ok("signal", {"session_id": sid, "kind": "lost"})
+            a.wait_count("signal", 2)
+
+            ended = a.ok("finish_turn", {"session_id": sid})["state"]
+            assert ended["phase"] == "rating"
+            # Process 2 delivers the snapshot after forgetting the facts.
+            b.wait_event(("session_state",), lambda s: s["phase"] == "rating")
+            refused = b.call("signal", {"session_id": sid, "kind": "lost"})
+            assert refused["ok"] is False and refused["error"] == "wrong_phase", refused
+            with engine.connect() as connection:
+                count = connection.scalar(
+                    select(func.count()).select_from(Signal).where(Signal.session_id == sid)
+                )
+            assert count == 2
+            assert_clean_log(first)
+            assert_clean_log(second)
+        finally:
+            close_all(clients)
+            first.stop()
+            second.stop()
+            engine.dispose()
