@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 # The event that carries a room's stored state; every change to a room sends it.
 SESSION_STATE = "session_state"
+# The event that says a participant came or went (its socket joined or left).
+PRESENCE = "presence"
 _SESSION_ROOM = "session:"
 
 
@@ -45,10 +47,16 @@ def emit_to_user(user_id: int, event: str, payload: dict[str, Any]) -> None:
 
 
 def emit_to_session(
-    session_id: int, event: str, payload: dict[str, Any], skip_sid: str | None = None
+    session_id: int,
+    event: str,
+    payload: dict[str, Any],
+    skip_sid: str | None = None,
+    *,
+    here_only: bool = False,
 ) -> None:
-    """Send an event to everyone in a session's room (but `skip_sid`)."""
-    _emit(event, payload, session_room(session_id), skip_sid)
+    """Send an event to everyone in a session's room (but `skip_sid`);
+    `here_only` when no other process holds a socket in the room."""
+    _emit(event, payload, session_room(session_id), skip_sid, here_only)
 
 
 def emit_to_member(
@@ -59,11 +67,21 @@ def emit_to_member(
 
 
 def _emit(
-    event: str, payload: dict[str, Any], room: str, skip_sid: str | None = None
+    event: str,
+    payload: dict[str, Any],
+    room: str,
+    skip_sid: str | None = None,
+    here_only: bool = False,
 ) -> None:
     # A push is a courtesy on top of stored state: a failure to deliver must not
     # undo work that is already committed.
     try:
+        if here_only:
+            # Not published: every other process would decode it for nothing.
+            socketio.server.emit(
+                event, payload, to=room, skip_sid=skip_sid, namespace="/", ignore_queue=True
+            )
+            return
         socketio.emit(event, payload, to=room, skip_sid=skip_sid)
     except Exception:  # noqa: BLE001 - logged, never raised into a use case
         log.exception("could not emit %s to %s", event, room)

@@ -348,12 +348,41 @@ def system_busy() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
+def cpu_by_process(names: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """Every process's CPU seconds so far, with a name: `names` for the
+    server's own processes, the command for the rest of the box."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        fields = _stat(pid)
+        if not fields:
+            continue
+        try:
+            command = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        name = names.get(pid) or command
+        found[pid] = (name, (int(fields[11]) + int(fields[12])) / CLOCK_TICK)
+    return found
+
+
 class Sampler:
     """Samples the server and the generators every `interval` seconds."""
 
-    def __init__(self, server_pids: list[int], generator_pids: list[int], interval=0.5):
+    def __init__(
+        self,
+        server_pids: list[int],
+        generator_pids: list[int],
+        interval=0.5,
+        names: dict[int, str] | None = None,
+    ):
         # Every process of the server side (one, or nginx + web + scheduler).
         self.server_pids = server_pids
+        # Where the box's CPU went, per process name, between marks.
+        self.names = names or {}
+        self.processes: dict[str, dict[int, tuple[str, float]]] = {}
         self.generator_pids = generator_pids
         self.interval = interval
         self.samples: list[dict[str, Any]] = []
@@ -392,6 +421,7 @@ class Sampler:
         """Remember where a stage starts (a sample taken now)."""
         self.samples.append(self._take())
         self.marks[name] = len(self.samples) - 1
+        self.processes[name] = cpu_by_process(self.names)
 
     def stop(self) -> None:
         self._stop.set()
@@ -411,7 +441,14 @@ class Sampler:
         )
         server = 100 * (b["server_cpu_s"] - a["server_cpu_s"]) / wall
         gen = 100 * (b["gen_cpu_s"] - a["gen_cpu_s"]) / wall
+        by_name: dict[str, float] = {}
+        before, after = self.processes[start], self.processes[end]
+        for pid, (name, cpu) in after.items():
+            spent = cpu - before.get(pid, (name, 0.0))[1]
+            by_name[name] = by_name.get(name, 0.0) + 100 * spent / wall
+        busiest = sorted(by_name.items(), key=lambda item: -item[1])[:10]
         return {
+            "cpu_pct_by_process": {name: round(pct, 1) for name, pct in busiest if pct >= 0.5},
             "wall_s": round(wall, 2),
             "server_cpu_pct": round(
                 100 * (b["server_cpu_s"] - a["server_cpu_s"]) / wall, 1
@@ -689,7 +726,14 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
         ]
         for gen in gens:
             stack.callback(gen.close)
-        sampler = Sampler(server_pids, [g.process.pid for g in gens]).start()
+        names = {g.process.pid: f"generator{i}" for i, g in enumerate(gens)}
+        if target == NGINX:
+            names.update({p.pid: p.name for p in topology.processes})
+        else:
+            names[server_pids[0]] = f"server-{target}"
+        sampler = Sampler(
+            server_pids, [g.process.pid for g in gens], names=names
+        ).start()
         stack.callback(sampler.stop)
         sampler.mark("connect")
         budget = 60 + sessions * 0.1
@@ -1308,6 +1352,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 brief["relayed_per_s"] = row["signals"]["relayed_per_s"]
                 brief["lost"] = row["signals"]["lost"]
                 brief["server_cpu_pct"] = row["resources"]["run"]["server_cpu_pct"]
+                brief["cpu_pct_by_process"] = row["resources"]["run"]["cpu_pct_by_process"]
             if "call" in row:
                 brief["call"] = {
                     k: row["call"][k] for k in ("sent", "relayed", "lost", "refused")

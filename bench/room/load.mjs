@@ -715,7 +715,7 @@ function summary(values) {
   };
 }
 
-// nginx's ip_hash keys on an IPv4 address's first three octets.
+// Each user its own client address (what nginx hashes when no room is named).
 function clientAddress(userId) {
   return `10.${(userId >> 8) & 255}.${userId & 255}.1`;
 }
@@ -730,7 +730,10 @@ function connectOne(session, index) {
       forceNew: true,
       timeout: 60000,
       perMessageDeflate: cfg.perMessageDeflate ? { threshold: 1024 } : false,
-      // Behind nginx's ip_hash: each user its own (private) client address.
+      // As the room page does (static/js/live.js): the socket names its
+      // session, and nginx sends both partners to one process.
+      query: { room: String(session.id) },
+      // Behind nginx: each user its own (private) client address.
       extraHeaders: cfg.forwardedFor
         ? { "X-Forwarded-For": clientAddress(session.users[index].id) }
         : undefined,

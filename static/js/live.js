@@ -5,9 +5,14 @@ import { io } from "../vendor/socket.io/socket.io.esm.min.js";
 let socket = null;
 
 // The page's socket, opened on first use (same origin, the login cookie).
+// In a session's room it names the session: behind nginx both partners'
+// sockets then reach the same web process (docs/deploy.md, "Room affinity").
 export function liveSocket() {
   if (!socket) {
-    socket = io({ transports: ["websocket", "polling"] });
+    const room = document.getElementById("room");
+    const options = { transports: ["websocket", "polling"] };
+    if (room && room.dataset.sessionId) options.query = { room: room.dataset.sessionId };
+    socket = io(options);
   }
   return socket;
 }

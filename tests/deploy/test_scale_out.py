@@ -3,8 +3,8 @@ processes, one scheduler and its standby, a fresh PostgreSQL database and a
 Redis of the test's own, all on loopback, started by `ally.deploy.local`.
 
 Ann and Ben run a whole session with their sockets on different web processes
-(nginx's ip_hash keys on the client address, which each client gives as
-X-Forwarded-For from loopback). Ann long-polls with an API token; Ben logs in
+(their sockets name no room, so nginx hashes on the client address, which
+each client gives as X-Forwarded-For from loopback). Ann long-polls with an API token; Ben logs in
 through the login form and uses a WebSocket with his cookie. Three faults
 strike during it:
 

@@ -3,10 +3,16 @@
 Two `python app.py` processes on PostgreSQL share rooms through Redis. Ben
 listens on process 2, whose signal path keeps what its read said about the
 room (services/room/kept_facts.py, here for a minute so only hearing the
-change can drop it). Ann, the teacher, ends her turn on process 1: the room's
-snapshot reaches process 2 through the queue, which forgets the kept facts,
-so Ben's next signal is checked against the rating phase and refused, and
-nothing is stored for it.
+change can drop it):
+
+- Ann, the teacher, ends her turn on process 1: the room's snapshot reaches
+  process 2 through the queue, which forgets the kept facts, so Ben's next
+  signal is checked against the rating phase and refused, and nothing is
+  stored for it.
+- Ann and Ben share process 2, so Ben's signals are relayed there without the
+  queue. Ann opens a second tab on process 1: its `presence` reaches process
+  2 through the queue, the kept facts (which said no other process held a
+  socket in the room) are dropped, and Ben's next signal reaches both tabs.
 """
 
 from __future__ import annotations
@@ -88,3 +94,45 @@ def test_a_turn_ended_on_another_process_refuses_the_next_signal(tmp_path):
             first.stop()
             second.stop()
             engine.dispose()
+
+
+def test_a_partner_arriving_on_another_process_gets_the_next_signal(tmp_path):
+    redis_url = require_redis()
+    with fresh_postgres_database() as database_url:
+        first = web_process(database_url, redis_url, tmp_path / "first.log")
+        second = web_process(database_url, redis_url, tmp_path / "second.log")
+        clients: list[RoomClient] = []
+        try:
+            first.start()  # it migrates the database
+            move_ids_away(database_url)
+            second.start()
+            ann, ben, pid = pair(first, "Ann", "Ben")
+            sid = extra_session(first, ann, pid, turns=2, teach=600, rate=60)
+            a = RoomClient(second, ann).connect()
+            b = RoomClient(second, ben).connect()
+            clients += [a, b]
+            a.join(sid)
+            b.join(sid)
+            # Kept: no other process holds a socket in the room, so the relay
+            # stays on process 2.
+            for word in ("one", "two"):
+                b.ok("signal", {"session_id": sid, "kind": "jargon", "word": word})
+            a.wait_count("signal", 2)
+
+            tab = RoomClient(first, ann).connect()
+            clients.append(tab)
+            tab.join(sid)
+            b.wait_event(
+                ("presence",),
+                lambda p: p["user_id"] == ann.id and p["online"] is True,
+            )
+            b.ok("signal", {"session_id": sid, "kind": "jargon", "word": "three"})
+            [relayed] = tab.wait_count("signal", 1)
+            assert relayed["word"] == "three"
+            assert [p["word"] for p in a.wait_count("signal", 3)] == ["one", "two", "three"]
+            assert_clean_log(first)
+            assert_clean_log(second)
+        finally:
+            close_all(clients)
+            first.stop()
+            second.stop()

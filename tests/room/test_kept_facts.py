@@ -152,10 +152,11 @@ def test_a_room_change_pushed_by_another_process_drops_the_rooms_facts(monkeypat
         ("signal", "session:9", "other"),
         ("session_state", "session:10:user:3", "other"),
         ("session_state", "user:11", "other"),
+        ("presence", "session:12", "other"),  # who is in the room changed
     ]:
         queue._handle_emit({"method": "emit", "event": event, "room": room, "host_id": host})
-    assert heard == [7]
-    assert len(delivered) == 5  # every push is still delivered
+    assert heard == [7, 12]
+    assert len(delivered) == 6  # every push is still delivered
 
 
 def test_an_app_on_a_redis_queue_keeps_facts_and_hears_other_processes(make_app):

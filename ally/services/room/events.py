@@ -22,7 +22,7 @@ from ...domain.review import topic_key
 from ...domain.vocabulary import Phase, Role, Status
 from ...extensions import db
 from ...models import Rating, SessionParticipant, TeachSession, Turn, User
-from ...push import emit_to_session, enter_session_room, leave_session_room
+from ...push import PRESENCE, emit_to_session, enter_session_room, leave_session_room
 from .. import notifications, reteach
 from ..errors import AlreadyRated, Forbidden, NotFound, WrongPhase
 from .clock import room_of
@@ -67,7 +67,7 @@ def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, An
     enter_session_room(sid, session.id, user_id)
     emit_to_session(
         session.id,
-        "presence",
+        PRESENCE,
         {"session_id": session.id, "user_id": user_id, "online": True},
     )
     session, state = _after_presence_change(user_id, session.id, now)
@@ -128,7 +128,7 @@ def announce_left(user_id: int, session_id: int, now: datetime) -> None:
         return  # another tab of the same user is still in the room
     emit_to_session(
         session_id,
-        "presence",
+        PRESENCE,
         {"session_id": session_id, "user_id": user_id, "online": False},
     )
     _after_presence_change(user_id, session_id, now)

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import Engine, and_, bindparam, event, insert, select, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.pool import PoolProxiedConnection
 
 from ...database import write_gate
@@ -52,6 +53,9 @@ class Facts(NamedTuple):
     turn_id: int | None
     turn_started_at: datetime | None
     turn_sketch_points: int | None
+    # Whether another process holds a socket in the session's room: without
+    # one, a relay to the room need not go through the message queue.
+    room_elsewhere: bool
 
 
 _LINES_KEY = "ally.signal_store"
@@ -61,6 +65,9 @@ READERS = 4
 ACK_WAIT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
+
+
+_elsewhere = aliased(LiveSocket, name="elsewhere")
 
 
 @cache
@@ -81,6 +88,12 @@ def _facts_statement():
             Turn.id,
             Turn.started_at,
             Turn.sketch_points,
+            select(_elsewhere.sid)
+            .where(
+                _elsewhere.session_id == bindparam("session_id"),
+                _elsewhere.instance != bindparam("instance"),
+            )
+            .exists(),
         )
         .select_from(LiveSocket)
         .join(User, User.id == LiveSocket.user_id)
@@ -171,8 +184,9 @@ class _Kept:
 class _Lines:
     """An app's signal path: a reading and a writing connection, the queue."""
 
-    def __init__(self, engine: Engine, flush_seconds: float) -> None:
+    def __init__(self, engine: Engine, flush_seconds: float, instance: str) -> None:
         self.engine = engine
+        self.instance = instance  # this process's name in live_sockets
         self.flush_seconds = flush_seconds
         # Reads on a server database wait for a round trip: several kept
         # connections let one process's reads overlap (SQLite answers at once).
@@ -203,7 +217,9 @@ def _lines() -> _Lines:
     if lines is None:
         engine = db.engine
         every = current_app.config["ALLY_SIGNAL_FLUSH_MS"] / 1000
-        lines = current_app.extensions.setdefault(_LINES_KEY, _Lines(engine, every))
+        lines = current_app.extensions.setdefault(
+            _LINES_KEY, _Lines(engine, every, current_app.config["ALLY_INSTANCE"])
+        )
         event.listen(engine, "engine_disposed", lines.close)
     return lines
 
@@ -217,7 +233,8 @@ def read_facts(sid: str, session_id: int) -> Facts | None:
         connection = reader.open(lines.engine)
         try:
             row = lines.facts.first(
-                connection.cursor(), {"sid": sid, "session_id": session_id}
+                connection.cursor(),
+                {"sid": sid, "session_id": session_id, "instance": lines.instance},
             )
             if not reader.autocommit:
                 connection.rollback()  # end the read's transaction
@@ -226,7 +243,7 @@ def read_facts(sid: str, session_id: int) -> Facts | None:
             raise
     finally:
         reader.lock.release()
-    return Facts(*row) if row is not None else None
+    return Facts(*row[:-1], bool(row[-1])) if row is not None else None
 
 
 def _free_reader(lines: _Lines) -> _Kept:

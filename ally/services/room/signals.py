@@ -127,7 +127,7 @@ def send(
         kept.keep(sid, session_id, facts, change)  # they let a signal through
     values, payload = accepted
     # The teacher sees it at once; the listener's ack waits for the commit.
-    emit_to_session(session_id, "signal", payload)
+    emit_to_session(session_id, "signal", payload, here_only=not facts.room_elsewhere)
     try:
         store(values)
     except NotStored:

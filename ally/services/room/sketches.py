@@ -86,7 +86,13 @@ def send(
     except SketchFull:
         raise Invalid(FULL_MESSAGE, field="strokes") from None
     # The listener sees it at once; the teacher's ack waits for the commit.
-    emit_to_session(session_id, "sketch", _payload(session_id, turn, clean, wipe), sid)
+    emit_to_session(
+        session_id,
+        "sketch",
+        _payload(session_id, turn, clean, wipe),
+        sid,
+        here_only=not facts.room_elsewhere,
+    )
     try:
         counted = queued.wait()
     except SketchFull:
