@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from ..config import SettingsError, redis_url
@@ -40,11 +40,18 @@ def _first_line(error: BaseException) -> str:
     return next((line for line in lines if line), type(cause).__name__)
 
 
-def check_database() -> str:
-    """Run `SELECT 1` on a pooled connection; "ok" or why it failed."""
+def check_database(lane: Connection | None = None) -> str:
+    """Run `SELECT 1` on a pooled connection (or on `lane`, a connection kept
+    by the caller); "ok" or why it failed."""
     try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        if lane is not None:
+            try:
+                lane.execute(text("SELECT 1"))
+            finally:
+                lane.rollback()
+        else:
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
     except Exception as error:  # noqa: BLE001 - any failure is an answer
         return _first_line(error)
     return OK
@@ -62,9 +69,10 @@ def check_redis(app: Flask) -> str | None:
     return OK
 
 
-def health(app: Flask) -> Health:
-    """Ask every configured service once (in an app context)."""
-    checks = {"database": check_database()}
+def health(app: Flask, lane: Connection | None = None) -> Health:
+    """Ask every configured service once (in an app context); the database
+    on `lane` when given."""
+    checks = {"database": check_database(lane)}
     answer = check_redis(app)
     if answer is not None:
         checks["redis"] = answer

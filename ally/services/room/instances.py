@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from ...extensions import db
 from ...models import LiveSocket, ServerInstance
@@ -23,17 +23,27 @@ from .events import sockets_gone
 from .presence import forget_instance
 
 
-def beat(instance: str, now: datetime) -> bool:
+def beat(instance: str, now: datetime, lane: Connection | None = None) -> bool:
     """This instance is alive at `now`; False when it had no row (its first
-    beat, or another process declared it dead and forgot its sockets)."""
-    known = db.session.scalar(
+    beat, or another process declared it dead and forgot its sockets).
+
+    `lane`, a connection the caller keeps for beating, spares the beat the
+    wait for a pooled connection behind every request of a busy process
+    (a beat that waited past ALLY_INSTANCE_DEAD_SECONDS got the process
+    declared dead: docs/performance.md, "Decisions").
+    """
+    connection = lane if lane is not None else db.session.connection()
+    known = connection.scalar(
         select(ServerInstance.name).where(ServerInstance.name == instance)
     )
     values = {"name": instance, "started_at": now, "beat_at": now}
-    db.session.execute(
+    connection.execute(
         upsert(ServerInstance.__table__, ["name"], values, update=["beat_at"])
     )
-    db.session.commit()
+    if lane is not None:
+        lane.commit()
+    else:
+        db.session.commit()
     return known is not None
 
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from ...extensions import db
 from ...models import LiveSocket
@@ -56,9 +56,10 @@ def news(was_down: frozenset[str], down: frozenset[str]) -> bool | None:
     return None
 
 
-def service_answers(app: Flask) -> dict[str, str]:
-    """Each service's answer ("ok" or why not), in an app context."""
-    answers = dict(health(app).checks)
+def service_answers(app: Flask, lane: Connection | None = None) -> dict[str, str]:
+    """Each service's answer ("ok" or why not), in an app context; the
+    database on `lane` when given."""
+    answers = dict(health(app, lane).checks)
     if answers.get("redis") == OK and not queue_listening():
         answers["redis"] = NOT_LISTENING
     return answers
