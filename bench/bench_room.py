@@ -682,7 +682,8 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
             topology = start_topology(stack, folder, url, env, args)
             server_url, server_pids = topology.url, [p.pid for p in topology.processes]
             result["processes"] = {p.name: p.pid for p in topology.processes}
-            log_tail = topology.webs[0].log_tail
+            def log_tail(lines, processes=(*topology.webs, *topology.schedulers)):
+                return "\n".join(p.log_tail(lines) for p in processes)
         else:
             log = RESULTS / f"server-{target}-{args.server}.log"
             if log.exists():
