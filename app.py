@@ -34,6 +34,7 @@ from ally import create_app  # noqa: E402
 from ally.config import SettingsError  # noqa: E402
 from ally.database import upgrade_database  # noqa: E402
 from ally.extensions import socketio  # noqa: E402
+from ally.heartbeat import heartbeat  # noqa: E402
 from ally.logs import EMBEDDED, WEB, configure_logs  # noqa: E402
 from ally.models import utcnow  # noqa: E402
 from ally.scheduler import scheduler_enabled, start_in_background  # noqa: E402
@@ -41,7 +42,7 @@ from ally.services.demo import DEMO_PASSWORD, seed_demo  # noqa: E402
 from ally.services.health import require_services  # noqa: E402
 from ally.services.room import instances  # noqa: E402
 from ally.services.room.signal_store import flush as flush_signals  # noqa: E402
-from ally.serving import gevent_server_options, heartbeat  # noqa: E402
+from ally.serving import gevent_server_options  # noqa: E402
 
 try:
     app = create_app()

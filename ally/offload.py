@@ -31,6 +31,23 @@ def blocking(function: Callable[..., T], *args: object) -> T:
     return function(*args)
 
 
+def real_thread(function: Callable[[], object], name: str) -> None:
+    """Run function() on an OS thread of its own (a daemon), also under gevent.
+
+    Under gevent `threading.Thread` makes a greenlet, which waits its turn on
+    the busy loop; a pool of one thread runs it truly beside the loop (it
+    takes the interpreter every few milliseconds, as threads do).
+    """
+    if _patched():
+        from gevent.threadpool import ThreadPool
+
+        ThreadPool(1).spawn(function)
+        return
+    import threading
+
+    threading.Thread(target=function, name=name, daemon=True).start()
+
+
 @contextmanager
 def no_collection() -> Iterator[None]:
     """Pause the cyclic garbage collector around building thousands of rows.

@@ -1,15 +1,18 @@
-"""A process declared dead while alive (its beat came too late) closes its
-sockets, so their clients reconnect and register again instead of being
-refused for ever."""
+"""A process's beat: written on a thread and a connection of its own, so a
+busy process is not declared dead while alive; and one that was (its beat came
+too late) closes its sockets, so their clients reconnect and register again
+instead of being refused for ever."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 
-from ally import push, serving
+from ally import push
 from ally.extensions import db, socketio
+from ally.heartbeat import Beat, heartbeat
 from ally.models import ServerInstance, utcnow
 from ally.services.room import instances
 
@@ -23,69 +26,97 @@ def test_a_beat_says_whether_the_instance_was_still_known(app):
         assert instances.beat("web-a", now + timedelta(seconds=31)) is False
 
 
+def test_a_beat_after_being_declared_dead_says_so(app):
+    beat = Beat(app, "web-b", 5)
+    assert beat.once() and not beat.declared_dead.is_set()  # the first beat
+    assert beat.once() and not beat.declared_dead.is_set()
+    instances.reap("web-b", utcnow())  # another process declares it dead
+    db.session.remove()
+    assert beat.once() and beat.declared_dead.is_set()
+
+
 class Stop(Exception):
     """Ends the heartbeat loop after its rounds."""
 
 
-def test_the_heartbeat_closes_its_sockets_when_it_finds_itself_declared_dead(
+def test_the_heartbeat_closes_its_sockets_when_its_beat_was_declared_dead(
     app, monkeypatch
 ):
     app.config["ALLY_INSTANCE"] = "web-b"
-    app.config["ALLY_HEARTBEAT_SECONDS"] = 0
+    beat = Beat(app, "web-b", 5)  # not started: the test says what it saw
     closed: list[int] = []
     rounds = {"n": 0}
 
     def after_round(_seconds):
         rounds["n"] += 1
         if rounds["n"] == 1:
-            # Between two beats, another process declares this one dead.
-            with app.app_context():
-                instances.reap("web-b", utcnow())
-                db.session.remove()
+            assert closed == []
+            beat.declared_dead.set()
         elif rounds["n"] == 3:
             raise Stop
 
     monkeypatch.setattr(push, "close_local_sockets", lambda: closed.append(1) or 0)
     monkeypatch.setattr(socketio, "sleep", after_round)
     with pytest.raises(Stop):
-        serving.heartbeat(app)
-    # Round 1: the first beat (unknown, nothing to close); round 2: reaped
-    # meanwhile, so its sockets close; round 3: known again.
-    assert closed == [1]
+        heartbeat(app, beat)
+    assert closed == [1]  # once, in the round after
+    assert not beat.declared_dead.is_set()
 
 
-def test_the_heartbeat_beats_while_requests_hold_every_pooled_connection(
-    make_app, monkeypatch
-):
-    # Two pooled connections and no overflow: the heartbeat keeps one for its
-    # beat, the "requests" below hold the other, and a third would wait.
-    app = make_app(
-        ALLY_INSTANCE="web-c",
-        ALLY_HEARTBEAT_SECONDS=0,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 0.2},
+def beat_at(connection, name: str):
+    found = connection.scalar(
+        db.select(ServerInstance.beat_at).where(ServerInstance.name == name)
     )
-    held = []
-    beats: list = []
-    rounds = {"n": 0}
+    connection.rollback()
+    return found
 
-    def after_round(_seconds):
-        rounds["n"] += 1
-        with app.app_context():
-            if not held:
-                held.append(db.engine.connect())  # every other connection is busy
-            beats.append(
-                held[0].scalar(
-                    db.select(ServerInstance.beat_at).where(ServerInstance.name == "web-c")
-                )
-            )
-            held[0].rollback()
-            if rounds["n"] == 3:
-                raise Stop
 
-    monkeypatch.setattr(socketio, "sleep", after_round)
-    with pytest.raises(Stop):
-        serving.heartbeat(app)
-    for connection in held:
-        connection.close()
-    first, second, third = beats
-    assert first is not None and first < second < third
+def test_the_beat_goes_on_while_requests_hold_every_pooled_connection(make_app):
+    # Two pooled connections and no overflow: the beat keeps one, the
+    # "requests" below hold the other, and a third would wait.
+    app = make_app(
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 0.2}
+    )
+    beat = Beat(app, "web-c", 5)
+    assert beat.once()
+    with app.app_context(), db.engine.connect() as held:
+        first = beat_at(held, "web-c")
+        assert beat.once()
+        second = beat_at(held, "web-c")
+    assert first is not None and second > first
+
+
+def test_the_beat_runs_on_its_own_thread(app):
+    beat = Beat(app, "web-d", 0.05).start()
+    try:
+        with app.app_context(), db.engine.connect() as connection:
+            deadline = time.monotonic() + 20
+            seen = set()
+            while len(seen) < 3 and time.monotonic() < deadline:
+                found = beat_at(connection, "web-d")
+                if found is not None:
+                    seen.add(found)
+                time.sleep(0.02)
+        assert len(seen) >= 3  # it beat again and again by itself
+    finally:
+        beat.stopped.set()
+
+
+def test_the_beat_thread_is_a_real_thread_under_gevent(monkeypatch):
+    spawned = []
+
+    class Pool:
+        def __init__(self, size):
+            spawned.append(size)
+
+        def spawn(self, function):
+            spawned.append(function)
+
+    import gevent.threadpool
+
+    from ally import offload
+
+    monkeypatch.setattr(offload, "_patched", lambda: True)
+    monkeypatch.setattr(gevent.threadpool, "ThreadPool", Pool)
+    offload.real_thread(print, "x")
+    assert spawned == [1, print]
