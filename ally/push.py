@@ -79,7 +79,12 @@ def _emit(
         if here_only:
             # Not published: every other process would decode it for nothing.
             socketio.server.emit(
-                event, payload, to=room, skip_sid=skip_sid, namespace="/", ignore_queue=True
+                event,
+                payload,
+                to=room,
+                skip_sid=skip_sid,
+                namespace="/",
+                ignore_queue=True,
             )
             return
         socketio.emit(event, payload, to=room, skip_sid=skip_sid)

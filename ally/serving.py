@@ -6,8 +6,6 @@ import logging
 import socket
 from typing import Any
 
-from flask import Flask
-
 
 class _NoCloseFrameNoise(logging.Filter):
     """A websocket client's close frame, read by the HTTP server once the

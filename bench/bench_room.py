@@ -448,7 +448,9 @@ class Sampler:
             by_name[name] = by_name.get(name, 0.0) + 100 * spent / wall
         busiest = sorted(by_name.items(), key=lambda item: -item[1])[:10]
         return {
-            "cpu_pct_by_process": {name: round(pct, 1) for name, pct in busiest if pct >= 0.5},
+            "cpu_pct_by_process": {
+                name: round(pct, 1) for name, pct in busiest if pct >= 0.5
+            },
             "wall_s": round(wall, 2),
             "server_cpu_pct": round(
                 100 * (b["server_cpu_s"] - a["server_cpu_s"]) / wall, 1
@@ -682,6 +684,7 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
             topology = start_topology(stack, folder, url, env, args)
             server_url, server_pids = topology.url, [p.pid for p in topology.processes]
             result["processes"] = {p.name: p.pid for p in topology.processes}
+
             def log_tail(lines, processes=(*topology.webs, *topology.schedulers)):
                 return "\n".join(p.log_tail(lines) for p in processes)
         else:
@@ -1353,7 +1356,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 brief["relayed_per_s"] = row["signals"]["relayed_per_s"]
                 brief["lost"] = row["signals"]["lost"]
                 brief["server_cpu_pct"] = row["resources"]["run"]["server_cpu_pct"]
-                brief["cpu_pct_by_process"] = row["resources"]["run"]["cpu_pct_by_process"]
+                brief["cpu_pct_by_process"] = row["resources"]["run"][
+                    "cpu_pct_by_process"
+                ]
             if "call" in row:
                 brief["call"] = {
                     k: row["call"][k] for k in ("sent", "relayed", "lost", "refused")

@@ -75,7 +75,11 @@ def test_the_beat_goes_on_while_requests_hold_every_pooled_connection(make_app):
     # Two pooled connections and no overflow: the beat keeps one, the
     # "requests" below hold the other, and a third would wait.
     app = make_app(
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 0.2}
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_size": 2,
+            "max_overflow": 0,
+            "pool_timeout": 0.2,
+        }
     )
     beat = Beat(app, "web-c", 5)
     assert beat.once()

@@ -37,7 +37,10 @@ class RoomChangeQueue(RedisManager):
         self.on_room_change = on_room_change
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
-        if message.get("event") in ROOM_CHANGES and message.get("host_id") != self.host_id:
+        if (
+            message.get("event") in ROOM_CHANGES
+            and message.get("host_id") != self.host_id
+        ):
             session_id = session_of_room(message.get("room"))
             if session_id is not None:
                 try:

@@ -20,7 +20,9 @@ from tests.support.topology import RedisServer, require_nginx
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.redis]
 
-SERVED = re.compile(r'^(\S+) .*"GET /healthz\?(?:room=(\d+)&)?n=(\d+) [^"]*" 200 .*upstream=(\S+)')
+SERVED = re.compile(
+    r'^(\S+) .*"GET /healthz\?(?:room=(\d+)&)?n=(\d+) [^"]*" 200 .*upstream=(\S+)'
+)
 
 
 def test_a_room_goes_to_one_process_whoever_asks_and_rooms_spread(tmp_path):

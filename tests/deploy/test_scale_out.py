@@ -4,8 +4,9 @@ Redis of the test's own, all on loopback, started by `ally.deploy.local`.
 
 Ann and Ben run a whole session with their sockets on different web processes
 (their sockets name no room, so nginx hashes on the client address, which
-each client gives as X-Forwarded-For from loopback). Ann long-polls with an API token; Ben logs in
-through the login form and uses a WebSocket with his cookie. Three faults
+each client gives as X-Forwarded-For from loopback). Ann long-polls with an
+API token; Ben logs in through the login form and uses a WebSocket with his
+cookie. Three faults
 strike during it:
 
 (a) Ben's web process is killed with SIGKILL. Ann sees Ben offline once the

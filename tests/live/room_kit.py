@@ -1,12 +1,15 @@
 """What the live room tests share: accounts made through the JSON API, extra
-sessions, a python-socketio client that records what it receives, and polling
-for a state (never a fixed sleep)."""
+sessions, a python-socketio client that records what it receives, polling
+for a state (never a fixed sleep), and two web processes sharing rooms
+through Redis."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -14,9 +17,11 @@ from typing import Any
 import pytest
 import requests
 import socketio
+from sqlalchemy import create_engine, text
 
 from tests.conftest import PASSWORD
 from tests.support.live_server import LiveServer
+from tests.support.services import fresh_postgres_database, require_redis
 
 API = "/api/v1"
 WAIT = 10.0  # generous: the box is shared; nothing here is a timing assertion
@@ -265,3 +270,52 @@ def close_all(clients: list[RoomClient]) -> None:
         thread.start()
     for thread in closing:
         thread.join()
+
+
+def move_ids_away(database_url: str) -> None:
+    """Start user and session ids at a random height.
+
+    Every process on a Redis message queue shares one channel, and another
+    test's servers may be using the same Redis: with ids no one else has,
+    their rooms' events never look like this test's.
+    """
+    engine = create_engine(database_url)
+    start = 1_000_000 + secrets.randbelow(1_000_000_000)
+    try:
+        with engine.begin() as connection:
+            for table in ("users", "partnerships", "teach_sessions"):
+                sequence = connection.execute(
+                    text("SELECT pg_get_serial_sequence(:table, 'id')"),
+                    {"table": table},
+                ).scalar_one()
+                connection.execute(text(f"ALTER SEQUENCE {sequence} RESTART {start}"))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def two_web_processes(
+    log_dir, settings: dict[str, str]
+) -> Iterator[tuple[LiveServer, LiveServer, str]]:
+    """Two `python app.py` (gevent, no scheduler) on a fresh PostgreSQL
+    database and the test Redis, started; (first, second, database URL)."""
+    redis_url = require_redis()
+    with fresh_postgres_database() as database_url:
+        env = {
+            "DATABASE_URL": database_url,
+            "SOCKETIO_MESSAGE_QUEUE": redis_url,
+            "ALLY_ASYNC_MODE": "gevent",
+            "ALLY_SCHEDULER": "off",
+            "ALLY_AUTH_RATE_LIMIT": "1000 per minute",
+            **settings,
+        }
+        first = LiveServer(env, log_path=log_dir / "first.log")
+        second = LiveServer(env, log_path=log_dir / "second.log")
+        try:
+            first.start()  # it migrates the database
+            move_ids_away(database_url)
+            second.start()
+            yield first, second, database_url
+        finally:
+            first.stop()
+            second.stop()

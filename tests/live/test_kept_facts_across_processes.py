@@ -17,46 +17,30 @@ change can drop it):
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import create_engine, func, select
 
 from ally.models import LiveSocket, Signal
-from tests.live.room_kit import RoomClient, assert_clean_log, close_all, extra_session, pair
-from tests.live.test_presence_after_crash import move_ids_away
-from tests.support.live_server import LiveServer
-from tests.support.services import fresh_postgres_database, require_redis
+from tests.live.room_kit import (
+    RoomClient,
+    assert_clean_log,
+    close_all,
+    extra_session,
+    pair,
+    two_web_processes,
+)
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.redis]
 
-
-def web_process(database_url: str, redis_url: str, log_path: Path) -> LiveServer:
-    return LiveServer(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "ally-live-kept-facts",
-            "SOCKETIO_MESSAGE_QUEUE": redis_url,
-            "ALLY_ASYNC_MODE": "gevent",
-            "ALLY_SCHEDULER": "off",
-            "ALLY_KEPT_FACTS_SECONDS": "60",
-            "ALLY_AUTH_RATE_LIMIT": "1000 per minute",
-        },
-        log_path=log_path,
-    )
+# Kept for a minute: only hearing the change can drop them in time.
+SETTINGS = {"SECRET_KEY": "ally-live-kept-facts", "ALLY_KEPT_FACTS_SECONDS": "60"}
 
 
 def test_a_turn_ended_on_another_process_refuses_the_next_signal(tmp_path):
-    redis_url = require_redis()
-    with fresh_postgres_database() as database_url:
-        first = web_process(database_url, redis_url, tmp_path / "first.log")
-        second = web_process(database_url, redis_url, tmp_path / "second.log")
+    with two_web_processes(tmp_path, SETTINGS) as (first, second, database_url):
         clients: list[RoomClient] = []
         engine = create_engine(database_url)
         try:
-            first.start()  # it migrates the database
-            move_ids_away(database_url)
-            second.start()
             ann, ben, pid = pair(first, "Ann", "Ben")
             sid = extra_session(first, ann, pid, turns=2, teach=600, rate=60)
             a = RoomClient(first, ann).connect()
@@ -84,28 +68,22 @@ def test_a_turn_ended_on_another_process_refuses_the_next_signal(tmp_path):
             assert refused["ok"] is False and refused["error"] == "wrong_phase", refused
             with engine.connect() as connection:
                 count = connection.scalar(
-                    select(func.count()).select_from(Signal).where(Signal.session_id == sid)
+                    select(func.count())
+                    .select_from(Signal)
+                    .where(Signal.session_id == sid)
                 )
             assert count == 2
             assert_clean_log(first)
             assert_clean_log(second)
         finally:
             close_all(clients)
-            first.stop()
-            second.stop()
             engine.dispose()
 
 
 def test_a_partner_arriving_on_another_process_gets_the_next_signal(tmp_path):
-    redis_url = require_redis()
-    with fresh_postgres_database() as database_url:
-        first = web_process(database_url, redis_url, tmp_path / "first.log")
-        second = web_process(database_url, redis_url, tmp_path / "second.log")
+    with two_web_processes(tmp_path, SETTINGS) as (first, second, _):
         clients: list[RoomClient] = []
         try:
-            first.start()  # it migrates the database
-            move_ids_away(database_url)
-            second.start()
             ann, ben, pid = pair(first, "Ann", "Ben")
             sid = extra_session(first, ann, pid, turns=2, teach=600, rate=60)
             a = RoomClient(second, ann).connect()
@@ -129,10 +107,12 @@ def test_a_partner_arriving_on_another_process_gets_the_next_signal(tmp_path):
             b.ok("signal", {"session_id": sid, "kind": "jargon", "word": "three"})
             [relayed] = tab.wait_count("signal", 1)
             assert relayed["word"] == "three"
-            assert [p["word"] for p in a.wait_count("signal", 3)] == ["one", "two", "three"]
+            assert [p["word"] for p in a.wait_count("signal", 3)] == [
+                "one",
+                "two",
+                "three",
+            ]
             assert_clean_log(first)
             assert_clean_log(second)
         finally:
             close_all(clients)
-            first.stop()
-            second.stop()

@@ -8,12 +8,10 @@ defaults), forgets B's socket and tells A's room B is offline.
 
 from __future__ import annotations
 
-import secrets
 import time
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 
 from ally.models import LiveSocket, ServerInstance
 from tests.live.room_kit import (
@@ -22,9 +20,8 @@ from tests.live.room_kit import (
     close_all,
     extra_session,
     pair,
+    two_web_processes,
 )
-from tests.support.live_server import LiveServer
-from tests.support.services import fresh_postgres_database, require_redis
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.redis]
 
@@ -33,54 +30,18 @@ PROMISE = 30.0  # seconds, DESIGN.md §6
 GRACE = 15.0  # waited beyond the promise only to report how late it came
 
 
-def move_ids_away(database_url: str) -> None:
-    """Start user and session ids at a random height.
-
-    Every process on a Redis message queue shares one channel, and another
-    test's servers may be using the same Redis: with ids no one else has,
-    their rooms' events never look like this test's.
-    """
-    engine = create_engine(database_url)
-    start = 1_000_000 + secrets.randbelow(1_000_000_000)
-    try:
-        with engine.begin() as connection:
-            for table in ("users", "partnerships", "teach_sessions"):
-                sequence = connection.execute(
-                    text("SELECT pg_get_serial_sequence(:table, 'id')"),
-                    {"table": table},
-                ).scalar_one()
-                connection.execute(text(f"ALTER SEQUENCE {sequence} RESTART {start}"))
-    finally:
-        engine.dispose()
-
-
-def web_process(database_url: str, redis_url: str, log_path: Path) -> LiveServer:
-    return LiveServer(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": SECRET_KEY,
-            "SOCKETIO_MESSAGE_QUEUE": redis_url,
-            "ALLY_ASYNC_MODE": "gevent",
-            "ALLY_SCHEDULER": "off",  # only the heartbeats reap
-            "ALLY_HEARTBEAT_SECONDS": "5",
-            "ALLY_INSTANCE_DEAD_SECONDS": "20",
-            "ALLY_AUTH_RATE_LIMIT": "1000 per minute",
-        },
-        log_path=log_path,
-    )
+SETTINGS = {
+    "SECRET_KEY": SECRET_KEY,
+    "ALLY_HEARTBEAT_SECONDS": "5",  # only the heartbeats reap
+    "ALLY_INSTANCE_DEAD_SECONDS": "20",
+}
 
 
 def test_a_killed_process_partner_goes_offline_within_30_seconds(tmp_path):
-    redis_url = require_redis()
-    with fresh_postgres_database() as database_url:
-        first = web_process(database_url, redis_url, tmp_path / "first.log")
-        second = web_process(database_url, redis_url, tmp_path / "second.log")
+    with two_web_processes(tmp_path, SETTINGS) as (first, second, database_url):
         clients: list[RoomClient] = []
         engine = create_engine(database_url)
         try:
-            first.start()  # it migrates the database
-            move_ids_away(database_url)
-            second.start()
             ann, ben, pid = pair(first, "Ann", "Ben")
             sid = extra_session(first, ann, pid, turns=2, teach=600, rate=60)
             a = RoomClient(first, ann).connect()
@@ -134,6 +95,4 @@ def test_a_killed_process_partner_goes_offline_within_30_seconds(tmp_path):
             assert_clean_log(first)
         finally:
             close_all(clients)
-            first.stop()
-            second.stop()
             engine.dispose()

@@ -144,7 +144,9 @@ def test_a_room_change_pushed_by_another_process_drops_the_rooms_facts(monkeypat
     queue = RoomChangeQueue("redis://127.0.0.1:6379/0", heard.append)
     # What the base class does next (deliver to this process's sockets).
     monkeypatch.setattr(
-        PubSubManager, "_handle_emit", lambda self, message: delivered.append(message["room"])
+        PubSubManager,
+        "_handle_emit",
+        lambda self, message: delivered.append(message["room"]),
     )
     for event, room, host in [
         ("session_state", "session:7", "other"),
@@ -154,7 +156,9 @@ def test_a_room_change_pushed_by_another_process_drops_the_rooms_facts(monkeypat
         ("session_state", "user:11", "other"),
         ("presence", "session:12", "other"),  # who is in the room changed
     ]:
-        queue._handle_emit({"method": "emit", "event": event, "room": room, "host_id": host})
+        queue._handle_emit(
+            {"method": "emit", "event": event, "room": room, "host_id": host}
+        )
     assert heard == [7, 12]
     assert len(delivered) == 6  # every push is still delivered
 

@@ -2,15 +2,15 @@
 
 A listener sends a few signals a second, and each one read the socket, the
 user, the session and the turn again: 12 % of the server's time at the stress
-profile's ceiling (docs/performance.md, "Decisions"). Facts that let a signal
-through are kept ALLY_KEPT_FACTS_SECONDS (2 s) from their read (a hit does not extend them) per
-(socket, session), and dropped as soon as the room changes (every change
-publishes a snapshot), its socket closes, or the login ends (its sockets
-close). A passed deadline is still seen on every signal (`phase_ends_at` is in
-the facts).
+profile's ceiling (docs/performance.md, "Decisions"). Facts that let a
+signal through are kept ALLY_KEPT_FACTS_SECONDS (2 s) from their read (a hit
+does not extend them) per (socket, session), and dropped as soon as the room
+changes (every change publishes a snapshot; who is in it, `presence`), its
+socket closes, or the login ends (its sockets close). A passed deadline is
+still seen on every signal (`phase_ends_at` is in the facts).
 
 With Redis as the message queue other processes change rooms too: their
-snapshots reach this process through the queue, whose manager
+snapshots and presence reach this process through the queue, whose manager
 (realtime/queue.py) calls `forget_sessions` before delivering them. While this
 process does not hear the queue (Redis away), nothing is kept or used: a
 change made elsewhere meanwhile would go unheard. With any other queue nothing
@@ -36,7 +36,9 @@ _KEY = "ally.kept_facts"
 class KeptFacts:
     """Facts per (socket, session), each until a monotonic time."""
 
-    def __init__(self, seconds: float, hearing: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self, seconds: float, hearing: Callable[[], bool] | None = None
+    ) -> None:
         self.seconds = seconds
         # Whether every room change made elsewhere reaches forget_sessions.
         self.hearing = hearing or (lambda: True)
