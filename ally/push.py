@@ -75,32 +75,32 @@ def _emit(
 ) -> None:
     # A push is a courtesy on top of stored state: a failure to deliver must not
     # undo work that is already committed.
+    if here_only:
+        # Not published: every other process would decode it for nothing.
+        emit_here(event, payload, to=room, skip_sid=skip_sid)
+        return
     try:
-        if here_only:
-            # Not published: every other process would decode it for nothing.
-            socketio.server.emit(
-                event,
-                payload,
-                to=room,
-                skip_sid=skip_sid,
-                namespace="/",
-                ignore_queue=True,
-            )
-            return
         socketio.emit(event, payload, to=room, skip_sid=skip_sid)
     except Exception:  # noqa: BLE001 - logged, never raised into a use case
         log.exception("could not emit %s to %s", event, room)
 
 
-def emit_here(event: str, payload: dict[str, Any], to: str | None = None) -> None:
-    """Send an event to every socket of this process (or to its socket `to`),
-    never through the queue."""
+def emit_here(
+    event: str,
+    payload: dict[str, Any],
+    to: str | None = None,
+    skip_sid: str | None = None,
+) -> None:
+    """Send an event to every socket of this process (or to its socket or
+    room `to`, but `skip_sid`), never through the queue."""
     # Said when the queue itself may be down (the service watch): python-
     # socketio's `ignore_queue` takes the manager's local path alone
     # (PubSubManager.emit -> Manager.emit: this process's sockets) and
     # publishes nothing, so it neither waits on nor fails with Redis.
     try:
-        socketio.server.emit(event, payload, to=to, namespace="/", ignore_queue=True)
+        socketio.server.emit(
+            event, payload, to=to, skip_sid=skip_sid, namespace="/", ignore_queue=True
+        )
     except Exception:  # noqa: BLE001 - logged, never raised into a use case
         log.exception("could not emit %s here", event)
 

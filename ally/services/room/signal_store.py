@@ -24,7 +24,16 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import Engine, and_, bindparam, event, insert, select, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    event,
+    false,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -71,8 +80,20 @@ _elsewhere = aliased(LiveSocket, name="elsewhere")
 
 
 @cache
-def _facts_statement():
-    """Socket, user, session and current turn in one SELECT (built once)."""
+def _facts_statement(shared: bool):
+    """Socket, user, session and current turn in one SELECT (built once);
+    `shared` (other processes hold sockets too): whether one of them holds a
+    socket in the room. Alone, that answer is always no and is not asked."""
+    elsewhere = (
+        select(_elsewhere.sid)
+        .where(
+            _elsewhere.session_id == bindparam("session_id"),
+            _elsewhere.instance != bindparam("instance"),
+        )
+        .exists()
+        if shared
+        else false()
+    )
     return (
         select(
             LiveSocket.user_id,
@@ -88,12 +109,7 @@ def _facts_statement():
             Turn.id,
             Turn.started_at,
             Turn.sketch_points,
-            select(_elsewhere.sid)
-            .where(
-                _elsewhere.session_id == bindparam("session_id"),
-                _elsewhere.instance != bindparam("instance"),
-            )
-            .exists(),
+            elsewhere,
         )
         .select_from(LiveSocket)
         .join(User, User.id == LiveSocket.user_id)
@@ -184,7 +200,9 @@ class _Kept:
 class _Lines:
     """An app's signal path: a reading and a writing connection, the queue."""
 
-    def __init__(self, engine: Engine, flush_seconds: float, instance: str) -> None:
+    def __init__(
+        self, engine: Engine, flush_seconds: float, instance: str, shared: bool
+    ) -> None:
         self.engine = engine
         self.instance = instance  # this process's name in live_sockets
         self.flush_seconds = flush_seconds
@@ -193,7 +211,7 @@ class _Lines:
         count = READERS if engine.dialect.name == "postgresql" else 1
         self.readers = [_Kept(reads=True) for _ in range(count)]
         self.writer = _Kept()
-        self.facts = DriverStatement(_facts_statement(), engine.dialect)
+        self.facts = DriverStatement(_facts_statement(shared), engine.dialect)
         self.insert = DriverStatement(_insert_statement(), engine.dialect)
         self.sketch_insert = DriverStatement(_sketch_insert_statement(), engine.dialect)
         self.sketch_count = DriverStatement(_sketch_count_statement(), engine.dialect)
@@ -217,8 +235,10 @@ def _lines() -> _Lines:
     if lines is None:
         engine = db.engine
         every = current_app.config["ALLY_SIGNAL_FLUSH_MS"] / 1000
+        config = current_app.config
+        shared = bool(config["SOCKETIO_MESSAGE_QUEUE"])
         lines = current_app.extensions.setdefault(
-            _LINES_KEY, _Lines(engine, every, current_app.config["ALLY_INSTANCE"])
+            _LINES_KEY, _Lines(engine, every, config["ALLY_INSTANCE"], shared)
         )
         event.listen(engine, "engine_disposed", lines.close)
     return lines
