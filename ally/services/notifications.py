@@ -50,11 +50,13 @@ def notify(
     db.session.commit()
     db.session.add(notification)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         return None
-    emit_to_user(user_id, "notification", payload(notification))
+    sent = payload(notification)  # read now: the commit expires the row
+    db.session.commit()
+    emit_to_user(user_id, "notification", sent)
     return notification
 
 

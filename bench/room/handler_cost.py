@@ -37,18 +37,24 @@ from bench.bench_room import seed_room  # noqa: E402
 
 
 def _counter(engine):
+    """Counts of SQL statements ("n"), pool checkouts and commits."""
     from sqlalchemy import event
 
-    box = {"n": 0}
+    box = {"n": 0, "checkouts": 0, "commits": 0}
 
-    def count(*_args, **_kwargs):
-        box["n"] += 1
+    def bump(key):
+        def count(*_args, **_kwargs):
+            box[key] += 1
 
-    event.listen(engine, "before_cursor_execute", count)
+        return count
+
+    event.listen(engine, "before_cursor_execute", bump("n"))
+    event.listen(engine.pool, "checkout", bump("checkouts"))
+    event.listen(engine, "commit", bump("commits"))
     return box
 
 
-def measure(sessions: int, signals: int) -> dict:
+def measure(sessions: int, signals: int, url: str | None = None) -> dict:
     os.environ.setdefault("ALLY_ASYNC_MODE", "threading")
     from ally import create_app
     from ally.domain.rate_limit import Buckets
@@ -61,8 +67,9 @@ def measure(sessions: int, signals: int) -> dict:
     # The per-user limit (5 a second) would refuse a tight loop; same work.
     room_signals._buckets = Buckets(1e9, 1e9)
     room_sketches._buckets = Buckets(1e9, 1e9)
-    folder = tempfile.mkdtemp(prefix="ally-cost-")
-    url = f"sqlite:///{folder}/cost.db"
+    if url is None:
+        folder = tempfile.mkdtemp(prefix="ally-cost-")
+        url = f"sqlite:///{folder}/cost.db"
     plan, _ = seed_room(url, sessions, turns=2, teach_seconds=1800, rate_seconds=60)
     app = create_app(
         {
@@ -78,7 +85,7 @@ def measure(sessions: int, signals: int) -> dict:
     out: dict = {"sessions": sessions, "sqlite_file": url}
 
     def timed(name, count, fn):
-        counter["n"] = 0
+        counter.update(n=0, checkouts=0, commits=0)
         c0, w0 = time.process_time(), time.perf_counter()
         fn()
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
@@ -87,6 +94,8 @@ def measure(sessions: int, signals: int) -> dict:
             "cpu_ms_each": round(1000 * cpu / count, 3),
             "wall_ms_each": round(1000 * wall / count, 3),
             "sql_each": round(counter["n"] / count, 2),
+            "checkouts_each": round(counter["checkouts"] / count, 2),
+            "commits_each": round(counter["commits"] / count, 2),
         }
 
     clients: list[list] = []
@@ -213,13 +222,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--signals", type=int, default=4000)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args(argv)
-    result = measure(args.sessions, args.signals)
+    if args.backend == "postgres":
+        from tests.support.services import fresh_postgres_database
+
+        with fresh_postgres_database() as url:
+            result = measure(args.sessions, args.signals, url)
+    else:
+        result = measure(args.sessions, args.signals)
     result["bare_signal"] = measure_bare(args.signals, args.sessions)
     result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     result["ally_from"] = str(ROOT)
     print(json.dumps(result, indent=1))
-    print("\n| Event | CPU ms each | SQL statements each |\n|---|---:|---:|")
+    print(
+        "\n| Event | CPU ms each | wall ms each | SQL statements each "
+        "| checkouts | commits |\n|---|---:|---:|---:|---:|---:|"
+    )
     for name in (
         "connect",
         "join",
@@ -230,7 +249,11 @@ def main(argv: list[str] | None = None) -> None:
         "advance_phase_job",
     ):
         r = result[name]
-        print(f"| {name} | {r['cpu_ms_each']:.2f} | {r['sql_each']:g} |")
+        print(
+            f"| {name} | {r['cpu_ms_each']:.2f} | {r['wall_ms_each']:.2f} "
+            f"| {r['sql_each']:g} | {r.get('checkouts_each', 0):g} "
+            f"| {r.get('commits_each', 0):g} |"
+        )
 
 
 if __name__ == "__main__":

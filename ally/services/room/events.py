@@ -39,7 +39,7 @@ from .inputs import (
 )
 from .presence import forget_socket, online_user_ids, set_socket_session, socket_session
 from .signal_store import flush
-from .snapshots import publish, snapshot
+from .snapshots import publish, snapshot, snapshots
 from .transition import Moved, bump_version, settled, transition
 from .turns import ensure_turn
 
@@ -51,37 +51,43 @@ def join(user_id: int, session_id: Any, sid: str, now: datetime) -> dict[str, An
     # The snapshot's signal tally counts stored signals: the queued ones first.
     flush()
     session = settled(user_id, session_id, now)
+    room = session.id
     # A socket is in one session's room at a time: joining another leaves the
     # first (with its presence update).
     previous = socket_session(sid)
-    if previous is not None and previous != session.id:
+    if previous is not None and previous != room:
         leave(user_id, previous, sid, now)
-    participant = db.session.get(SessionParticipant, (session.id, user_id))
+    participant = db.session.get(SessionParticipant, (room, user_id))
     if participant is None:
-        participant = SessionParticipant(session_id=session.id, user_id=user_id)
+        participant = SessionParticipant(session_id=room, user_id=user_id)
         db.session.add(participant)
     if participant.joined_at is None and not session.is_over:
         participant.joined_at = now
-    set_socket_session(sid, session.id)
+    set_socket_session(sid, room)
     db.session.commit()
-    enter_session_room(sid, session.id, user_id)
+    enter_session_room(sid, room, user_id)
     emit_to_session(
-        session.id,
-        PRESENCE,
-        {"session_id": session.id, "user_id": user_id, "online": True},
+        room, PRESENCE, {"session_id": room, "user_id": user_id, "online": True}
     )
-    session, state = _after_presence_change(user_id, session.id, now)
-    _tell_absent_partner(session, user_id, now)
-    return state or snapshot(session, now)
+    moved, absent = _after_presence_change(user_id, room, now)
+    _tell_absent_partner(room, user_id, absent, now)
+    # The committed session is not read again: the ack is built from rows.
+    return moved.state or snapshots([room], now)[room]
 
 
-def _after_presence_change(user_id: int, session_id: int, now: datetime) -> Moved:
-    """Start (or arm, or disarm) the room when who is present changes."""
+def _after_presence_change(
+    user_id: int, session_id: int, now: datetime
+) -> tuple[Moved, list[int]]:
+    """Start (or arm, or disarm) the room when who is present changes; also
+    the members a waiting room is still waiting for."""
     session = load_session(user_id, session_id)
     if session.is_over:
-        return Moved(session, None)
+        return Moved(session, None), []
     online = online_user_ids(session.id)
-    both = len(session.member_ids()) == 2 and set(session.member_ids()) <= online
+    members = session.member_ids()
+    both = len(members) == 2 and set(members) <= online
+    absent = [m for m in members if m != user_id and m not in online]
+    phase = session.phase
 
     def decide(current: TeachSession, room: rules.Room):
         if both:
@@ -89,25 +95,28 @@ def _after_presence_change(user_id: int, session_id: int, now: datetime) -> Move
             return rules.both_present(room, now)
         return rules.someone_left(room, now)
 
-    return transition(user_id, session.id, now, decide)
+    moved = transition(user_id, session.id, now, decide)
+    if moved.state is not None:
+        phase = moved.state["phase"]
+    return moved, absent if phase == Phase.WAITING else []
 
 
-def _tell_absent_partner(session: TeachSession, user_id: int, now: datetime) -> None:
-    """The partner not in the room yet is told this one is waiting (once)."""
-    if session.is_over or session.phase != Phase.WAITING:
+def _tell_absent_partner(
+    session_id: int, user_id: int, absent: list[int], now: datetime
+) -> None:
+    """The partner not in the waiting room yet is told this one is there (once)."""
+    if not absent:
         return
-    online = online_user_ids(session.id)
     me = db.session.get(User, user_id)
-    for other in session.member_ids():
-        if other != user_id and other not in online:
-            notifications.notify(
-                other,
-                "partner_joined",
-                f"{me.display_name} is in the teach-back room, waiting for you.",
-                f"/sessions/{session.id}",
-                dedupe_key=f"joined:{session.id}:{user_id}",
-                now=now,
-            )
+    for other in absent:
+        notifications.notify(
+            other,
+            "partner_joined",
+            f"{me.display_name} is in the teach-back room, waiting for you.",
+            f"/sessions/{session_id}",
+            dedupe_key=f"joined:{session_id}:{user_id}",
+            now=now,
+        )
 
 
 def leave(user_id: int, session_id: Any, sid: str, now: datetime) -> None:

@@ -65,11 +65,12 @@ def transition(
         if save_room(session, new, all_steps):
             if before_commit is not None:
                 before_commit(session)
+            room = session.id  # read before the commit expires the session
             db.session.commit()
-            # The caller's ack can carry this snapshot instead of building it again.
-            state = publish(session.id, now)
-            db.session.expire_all()
-            return Moved(db.session.get(TeachSession, session.id), state)
+            # The caller's ack can carry this snapshot instead of building it
+            # again. The session stays expired: a caller that reads it loads
+            # it then, and one that does not costs no query.
+            return Moved(session, publish(room, now))
         db.session.rollback()
         db.session.expire_all()
     raise WrongPhase("The room changed at the same moment; try again.")
@@ -94,13 +95,13 @@ def catch_up(session: TeachSession, now: datetime) -> TeachSession:
     current, steps = settle(session, now)
     if not steps:
         return session  # the usual case: nothing fell due, nothing to reload
+    room = session.id
     if save_room(session, current, steps):
         db.session.commit()
-        publish(session.id, now)
+        publish(room, now)
     else:
         db.session.rollback()
-    db.session.expire_all()
-    return db.session.get(TeachSession, session.id)
+    return session  # expired by the commit or rollback: read fresh when used
 
 
 def bump_version(session_id: int) -> None:
