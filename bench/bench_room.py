@@ -797,6 +797,22 @@ def run_step(target: str, sessions: int, args: argparse.Namespace) -> dict[str, 
         for spy in spies:
             spy.wait(timeout=60)
         raw = [g.latencies() for g in gens]
+        # Each generator's timed signals (send instant, latency), to see when
+        # the slow ones happened.
+        label = f"-{args.label}" if args.label else ""
+        timeline = RESULTS / f"timeline-{target}-{args.server}-{sessions}{label}.json"
+        timeline.write_text(
+            json.dumps(
+                [
+                    {
+                        "sent_at_ms": r.get("sent_at_ms", []),
+                        "latency_ms": r["latencies_ms"],
+                    }
+                    for r in raw
+                ]
+            )
+        )
+        result["timeline"] = str(timeline)
         result["server_log_tail"] = log_tail(15)
         result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result.update(_summarize(connected, joined, ran, raw, sampler, args, sessions))

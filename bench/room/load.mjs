@@ -111,6 +111,7 @@ const sentAt = new Map(); // seq -> performance.now() at emit
 const acked = new Set(); // seqs acknowledged ok
 const receivedBy = new Map(); // seq -> teacher receive count
 const latencies = []; // teacher receive - send, ms
+const timedAt = []; // each timed signal's send instant (this generator's clock, ms)
 const ackLatencies = []; // ack - send, ms
 const stats = {
   sent: 0,
@@ -191,6 +192,7 @@ function onSignal(session, index, payload) {
   }
   stats.received_by_teacher += 1;
   latencies.push(now - t0);
+  timedAt.push(Math.round(t0));
 }
 
 const turnListeners = new Map(); // session id -> [listener id by turn]
@@ -922,7 +924,7 @@ async function run(durationSeconds, drainSeconds) {
   let unacked_received = 0;
   for (const n of receivedBy.keys()) if (!acked.has(n)) unacked_received += 1;
   const elapsed = (sendEnd - t0) / 1000;
-  const raw = { latencies_ms: latencies, ack_ms: ackLatencies };
+  const raw = { latencies_ms: latencies, ack_ms: ackLatencies, sent_at_ms: timedAt };
   if (cfg.callSignalling) {
     raw.call_ack_ms = callAckLatencies;
     raw.call_relay_ms = callRelayLatencies;
