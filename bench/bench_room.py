@@ -1258,7 +1258,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--app-dir",
         default=str(ROOT),
         help="run the servers (app.py, bench/room/bare_relay.py) from this "
-        "directory (e.g. a patched copy)",
+        "directory (e.g. a patched copy); not for ally-nginx, whose processes "
+        "run from the checkout the driver runs from",
     )
     parser.add_argument(
         "--pythonpath", default="", help="prepended to the servers' PYTHONPATH"
@@ -1293,6 +1294,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--sketching is a fraction of the sessions, from 0 to 1")
     if args.sketching and stress:
         parser.error("--sketching belongs to the realistic profile")
+    # The deployment (ally.deploy.local) starts its processes from the
+    # checkout it is imported from: a patched copy is measured by running
+    # the copy's own driver (python -m bench.bench_room inside it).
+    targets = {t.strip() for t in args.targets.split(",")}
+    if NGINX in targets and Path(args.app_dir).resolve() != ROOT:
+        parser.error(
+            "--app-dir does not apply to ally-nginx: run the patched copy's own "
+            "python -m bench.bench_room from inside it"
+        )
     if args.duration is None:
         args.duration = 30.0 if stress else 90.0
     if args.join_spread is None:

@@ -14,7 +14,7 @@ from ...domain import room as rules
 from ...domain.vocabulary import Phase, Status
 from ...extensions import db
 from ...models import Partnership, Rating, Signal, TeachSession, Turn, User
-from ...push import SESSION_STATE, emit_to_session, let_others_run
+from ...push import SESSION_STATE, between_pushes, emit_to_session
 from ..schedule import plan_of
 from .kept_facts import kept_facts
 from .presence import online_by_session
@@ -226,5 +226,5 @@ def publish_many(session_ids: list[int], now: datetime) -> dict[int, dict[str, A
     for session_id, state in states.items():
         emit_to_session(session_id, SESSION_STATE, state)
         if len(states) > 1:
-            let_others_run()  # many rooms at once: keep the sockets served
+            between_pushes(len(states))  # many rooms at once: keep sockets served
     return states
