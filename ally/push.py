@@ -179,7 +179,7 @@ def let_others_run() -> None:
 # queue, a web process delivers them as fast as they come: one burst, during
 # which its sockets' signals wait. Spaced out, the deliveries interleave with
 # the relays (realistic profile, 2,000 sessions on two web processes and a
-# scheduler behind nginx, 2-core box: relay p99 107–196 → 53.9 ms; see
+# scheduler behind nginx, 2-core box: relay p99 107–196 → 48.5 ms; see
 # docs/performance.md). A pass of many rooms is spread over at most this long.
 PUSH_GAP_SECONDS = 0.002
 PUSH_SPREAD_SECONDS = 0.5
